@@ -1,0 +1,94 @@
+/**
+ * @fileoverview The emulated kernel: boots the gcc-built image in a Machine (layout, section
+ * permissions, kernel stack, init task), and knows its symbols and ftrace sites. Subsystems
+ * (BPF, audit, …) are built on top of a booted Kernel.
+ */
+import { Machine, type ArgValue, type NativeFn, type NativeFunction } from '../emulator/machine.ts';
+import { PROT_R, PROT_W } from '../emulator/memory.ts';
+import type { FaultLocator } from '../emulator/faults.ts';
+import type { ElfFile } from './elf.ts';
+import { readImage, mapImage, type LoadedSegment } from './image.ts';
+import { Kallsyms } from './kallsyms.ts';
+import { FtraceSites } from './ftrace.ts';
+import {
+  INIT_STACK, THREAD_SIZE, RUNTIME_EXIT_PAGE, RUNTIME_NATIVE_PAGE, RUNTIME_NATIVE_PAGES,
+} from './layout.ts';
+import { rootCred, AUDIT_UID_UNSET, type Task } from './task.ts';
+
+export interface BootOptions {
+  /** Path of the kernel image (default: images/build/vmlinux). */
+  image?: string;
+  /** Finds exact faulting instructions (the disassembler-based one by default in index.ts). */
+  faultLocator?: FaultLocator;
+}
+
+/** A name that is not a kernel symbol, or not a function. */
+export class UnknownSymbolError extends Error {
+  constructor(name: string, what = 'function') {
+    super(`unknown kernel ${what}: ${name}`);
+    this.name = 'UnknownSymbolError';
+  }
+}
+
+export class Kernel {
+  readonly machine: Machine;
+  readonly elf: ElfFile;
+  readonly ksyms = new Kallsyms();
+  readonly ftrace: FtraceSites;
+  readonly segments: LoadedSegment[];
+  readonly current: Task;
+
+  constructor(opts: BootOptions = {}) {
+    this.elf = readImage(opts.image);
+    this.machine = new Machine({
+      exitPage: RUNTIME_EXIT_PAGE,
+      nativePage: RUNTIME_NATIVE_PAGE,
+      nativePages: RUNTIME_NATIVE_PAGES,
+      stackTop: INIT_STACK + BigInt(THREAD_SIZE),
+      symbolize: (a) => this.ksyms.symbolize(a),
+      ...(opts.faultLocator ? { faultLocator: opts.faultLocator } : {}),
+    });
+    try {
+      this.segments = mapImage(this.elf, this.machine.mem);
+      this.machine.mem.map(INIT_STACK, THREAD_SIZE, PROT_R | PROT_W, { name: 'init stack' });
+      this.ksyms.addElf(this.elf);
+      this.ksyms.add({ name: '__bpfemu_exit', address: RUNTIME_EXIT_PAGE, size: 4096, type: 't' });
+      const mcount = this.elf.section('__mcount_loc') ?? this.elf.section('.rodata');
+      const start = this.ksyms.lookup('__start_mcount_loc'), stop = this.ksyms.lookup('__stop_mcount_loc');
+      if (!mcount || !start || !stop) throw new Error('kernel image has no __mcount_loc table (built without -mrecord-mcount?)');
+      const table = this.machine.mem.read(start.address, Number(stop.address - start.address));
+      this.ftrace = FtraceSites.fromMcountLoc(table, this.ksyms, this.machine.mem);
+      this.current = {
+        pid: 1, tgid: 1, ppid: 0, comm: 'init', cred: rootCred(),
+        loginuid: AUDIT_UID_UNSET, sessionid: AUDIT_UID_UNSET, stackBase: INIT_STACK,
+      };
+    } catch (e) {
+      this.machine.close();
+      throw e;
+    }
+  }
+
+  /** The address of a kernel function (or any symbol with `what`). */
+  addressOf(name: string, what: 'function' | 'symbol' = 'function'): bigint {
+    const s = this.ksyms.lookup(name);
+    if (!s || (what === 'function' && s.type.toUpperCase() !== 'T' && s.type !== 'W')) throw new UnknownSymbolError(name, what);
+    return s.address;
+  }
+
+  /** Calls a kernel function by name or address with integer arguments; returns rax. */
+  call(func: string | bigint, args: readonly ArgValue[] = []): bigint {
+    const addr = typeof func === 'string' ? this.addressOf(func) : func;
+    return this.machine.call(addr, args);
+  }
+
+  /** A TypeScript function guest code can call, named in kallsyms. */
+  defineNative(name: string, fn: NativeFn, argc = 6): NativeFunction {
+    const nf = this.machine.defineNative(name, fn, argc);
+    this.ksyms.add({ name, address: nf.address, size: 16, type: 'T' });
+    return nf;
+  }
+
+  symbolize(addr: bigint): string | undefined { return this.ksyms.symbolize(addr); }
+
+  close(): void { this.machine.close(); }
+}

@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // Each file boots its own machines; Unicorn instances are per-process state.
+    pool: 'forks',
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    env: { BPFEMU_LOG: process.env.BPFEMU_LOG ?? 'silent' },
+  },
+});
