@@ -81,7 +81,6 @@ export class Machine {
   private hitBreak: bigint | undefined;
   private lastFault: { type: number; address: bigint; size: number } | undefined;
   private depth = 0;
-  private stepping = false;
   private readArgs: () => BigUint64Array;
   private writeCallRegs: (v: readonly bigint[]) => void;
 
@@ -105,7 +104,7 @@ export class Machine {
     this.mem.map(this.nativePage, pages * PAGE_SIZE, PROT_R | PROT_X, { name: 'native' });
     // An unregistered slot traps: int3 everywhere, `ret` at the head of each registered slot.
     this.mem.write(this.nativePage, new Uint8Array(pages * PAGE_SIZE).fill(INT3));
-    this.uc.hookCode((addr) => this.onNative(addr), this.nativePage, this.nativePage + BigInt(pages * PAGE_SIZE) - 1n);
+    this.hookCode((addr) => this.onNative(addr), this.nativePage, this.nativePage + BigInt(pages * PAGE_SIZE) - 1n);
 
     this.uc.hookMemInvalid(UC_HOOK_MEM_INVALID, (type, address, size) => {
       this.lastFault = { type, address, size };
@@ -203,32 +202,40 @@ export class Machine {
   /**
    * Runs from rip until the call returns to the exit page, a breakpoint, `count` instructions or
    * the timeout. Throws GuestFault on a guest fault (the machine stays usable).
+   *
+   * Counting uses a code hook, not uc_emu_start's count: Unicorn 2.0.1 flushes its whole
+   * translation cache when the count hook comes and goes (1.7 s the first time, ~50 ms after).
    */
   run(opts: { count?: number; timeoutUs?: number } = {}): StopReason {
     const exit = this.exitAddress();
     const start = this.regs.rip;
     if (this.breakpoints.has(start)) this.skipBreakAt = start; // resuming from a breakpoint
-    const counting = (opts.count ?? 0) > 0;
-    if (counting !== this.stepping) {
-      // Unicorn counts instructions only in blocks translated while counting: retranslate.
-      this.uc.flushCache();
-      this.stepping = counting;
+    const count = opts.count ?? 0;
+    let counter: HookHandle | undefined;
+    let executed = 0;
+    let counted = false;
+    if (count > 0) {
+      counter = this.hookCode(() => {
+        if (executed === count) { counted = true; this.uc.emuStop(); return; }
+        executed++;
+      });
     }
     this.hitBreak = undefined;
     this.lastFault = undefined;
     this.depth++;
     try {
-      this.uc.emuStart(start, exit, opts.timeoutUs ?? 0, opts.count ?? 0);
+      this.uc.emuStart(start, exit, opts.timeoutUs ?? 0, 0);
     } catch (e) {
       throw this.toFault(e);
     } finally {
       this.depth--;
       this.skipBreakAt = undefined;
+      if (counter) this.removeHook(counter);
     }
     const rip = this.regs.rip;
     if (this.hitBreak !== undefined) return { kind: 'breakpoint', rip };
     if (rip === exit) return { kind: 'exit', rax: this.regs.rax };
-    return counting && opts.count === 1 ? { kind: 'step', rip } : { kind: 'stopped', rip };
+    return counted && count === 1 ? { kind: 'step', rip } : { kind: 'stopped', rip };
   }
 
   /** Executes one instruction at rip. */
@@ -261,19 +268,26 @@ export class Machine {
 
   /** A code hook over [begin, end] (inclusive); the handle is removed with removeHook. */
   hookCode(fn: (addr: bigint, size: number) => void, begin = 1n, end = 0n): HookHandle {
-    return this.uc.hookCode(fn, begin, end);
+    const h = this.uc.hookCode(fn, begin, end);
+    this.mem.invalidateRange(begin, end); // blocks translated before the hook do not call it
+    return h;
   }
 
   /** A memory hook (UC_HOOK_MEM_READ/WRITE/…): makes every access of the hooked kind slower. */
   hookMem(types: number, fn: (type: number, addr: bigint, size: number, value: bigint) => void, begin = 1n, end = 0n): HookHandle {
-    return this.uc.hookMem(types, fn, begin, end);
+    const h = this.uc.hookMem(types, fn, begin, end);
+    this.mem.invalidateRange(); // memory hooks change how every load/store is translated
+    return h;
   }
 
-  removeHook(h: HookHandle): void { this.uc.hookDel(h); }
+  removeHook(h: HookHandle): void {
+    this.uc.hookDel(h);
+    this.mem.invalidateRange(h.begin, h.end);
+  }
 
   addBreakpoint(addr: bigint): void {
     if (this.breakpoints.has(addr)) return;
-    const h = this.uc.hookCode((a) => {
+    const h = this.hookCode((a) => {
       if (this.skipBreakAt === a) { this.skipBreakAt = undefined; return; }
       this.hitBreak = a;
       this.uc.emuStop(); // stops before the instruction at `a` runs
@@ -284,7 +298,7 @@ export class Machine {
   removeBreakpoint(addr: bigint): boolean {
     const h = this.breakpoints.get(addr);
     if (!h) return false;
-    this.uc.hookDel(h);
+    this.removeHook(h);
     this.breakpoints.delete(addr);
     return true;
   }
@@ -312,7 +326,7 @@ export class Machine {
     if (s.layout !== this.layoutKey()) throw new Error('restore: the memory layout changed since the snapshot (mappings differ)');
     for (const [region, bytes] of s.memory) region.bytes.set(bytes);
     this.uc.contextRestore(s.regs);
-    this.uc.flushCache();
+    this.mem.invalidateRange();
   }
 
   dropSnapshot(s: Snapshot): void { this.uc.contextFree(s.regs); }

@@ -163,6 +163,15 @@ export class GuestMemory {
     }
   }
 
+  /** Drops the translated code of [start, end), or of every executable mapping. */
+  invalidateRange(start?: bigint, end?: bigint): void {
+    if (start !== undefined && end !== undefined && start <= end) {
+      this.uc.removeCache(start, end + 1n);
+      return;
+    }
+    for (const m of this.maps) if (m.perms & PROT_X) this.uc.removeCache(m.start, m.end);
+  }
+
   private dv(addr: bigint, len: number): [DataView, number] {
     const m = this.find(addr);
     if (!m || addr + BigInt(len) > m.end) throw new GuestMemoryError('access', addr, len);

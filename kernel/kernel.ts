@@ -11,9 +11,10 @@ import { readImage, mapImage, type LoadedSegment } from './image.ts';
 import { Kallsyms } from './kallsyms.ts';
 import { FtraceSites } from './ftrace.ts';
 import {
-  INIT_STACK, THREAD_SIZE, RUNTIME_EXIT_PAGE, RUNTIME_NATIVE_PAGE, RUNTIME_NATIVE_PAGES,
+  INIT_STACK, THREAD_SIZE, KMALLOC_ARENA, KMALLOC_ARENA_SIZE, RUNTIME_EXIT_PAGE, RUNTIME_NATIVE_PAGE, RUNTIME_NATIVE_PAGES,
 } from './layout.ts';
 import { rootCred, AUDIT_UID_UNSET, type Task } from './task.ts';
+import { Slab } from './slab.ts';
 
 export interface BootOptions {
   /** Path of the kernel image (default: images/build/vmlinux). */
@@ -37,6 +38,7 @@ export class Kernel {
   readonly ftrace: FtraceSites;
   readonly segments: LoadedSegment[];
   readonly current: Task;
+  readonly slab: Slab;
 
   constructor(opts: BootOptions = {}) {
     this.elf = readImage(opts.image);
@@ -51,11 +53,11 @@ export class Kernel {
     try {
       this.segments = mapImage(this.elf, this.machine.mem);
       this.machine.mem.map(INIT_STACK, THREAD_SIZE, PROT_R | PROT_W, { name: 'init stack' });
+      this.slab = new Slab(this.machine.mem, KMALLOC_ARENA, KMALLOC_ARENA_SIZE);
       this.ksyms.addElf(this.elf);
       this.ksyms.add({ name: '__bpfemu_exit', address: RUNTIME_EXIT_PAGE, size: 4096, type: 't' });
-      const mcount = this.elf.section('__mcount_loc') ?? this.elf.section('.rodata');
       const start = this.ksyms.lookup('__start_mcount_loc'), stop = this.ksyms.lookup('__stop_mcount_loc');
-      if (!mcount || !start || !stop) throw new Error('kernel image has no __mcount_loc table (built without -mrecord-mcount?)');
+      if (!start || !stop) throw new Error('kernel image has no __mcount_loc table (built without -mrecord-mcount?)');
       const table = this.machine.mem.read(start.address, Number(stop.address - start.address));
       this.ftrace = FtraceSites.fromMcountLoc(table, this.ksyms, this.machine.mem);
       this.current = {

@@ -22,6 +22,9 @@ export const PAGE_OFFSET = 0xffff888000000000n;
 /** THREAD_SIZE on x86-64 (16 KiB kernel stacks). */
 export const THREAD_SIZE = 16384;
 export const INIT_STACK = PAGE_OFFSET + 0x100000n;
+/** The kmalloc arena (kernel/slab.ts). */
+export const KMALLOC_ARENA = PAGE_OFFSET + 0x1000000n;
+export const KMALLOC_ARENA_SIZE = 16 << 20;
 /** User space: [USER_START, TASK_SIZE_MAX). */
 export const USER_START = 0x400000n;
 export const TASK_SIZE_MAX = 0x00007ffffffff000n;
