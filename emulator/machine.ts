@@ -255,11 +255,19 @@ export class Machine {
     if (kind === 'invalid-insn' || kind === 'exception' || !f) return new GuestFault(kind, rip, rip, true, this.symbolize(rip));
     if (f.type === UC_MEM_FETCH_UNMAPPED || f.type === UC_MEM_FETCH_PROT)
       return new GuestFault(kind, f.address, f.address, true, this.symbolize(f.address));
-    const exact = this.faultLocator?.({
-      kind, blockStart: rip, address: f.address, size: f.size,
-      reg: (n) => this.regs[n as RegName],
-      readCode: (a, len) => { try { return this.mem.read(a, len); } catch { return undefined; } },
-    });
+    let exact: bigint | undefined;
+    try {
+      exact = this.faultLocator?.({
+        kind, blockStart: rip, address: f.address, size: f.size,
+        reg: (n) => {
+          if (!(n in this.regs)) throw new Error(`no register ${n}`);
+          return this.regs[n as RegName];
+        },
+        readCode: (a, len) => { try { return this.mem.read(a, len); } catch { return undefined; } },
+      });
+    } catch {
+      exact = undefined; // an operand the locator cannot evaluate: report the block start
+    }
     const at = exact ?? rip;
     return new GuestFault(kind, f.address, at, exact !== undefined, this.symbolize(at));
   }

@@ -1,0 +1,42 @@
+/**
+ * @fileoverview The `bpfemu` CLI, bpftool-shaped: `bpfemu [-j|-p] OBJECT COMMAND [ARGS]`.
+ * Each invocation boots a fresh machine. Errors: one line on stderr; exit 2 for bad usage,
+ * 1 for a failed operation.
+ */
+import { Command, CommanderError } from 'commander';
+import { UsageError, type OutputOptions } from './output.ts';
+import * as call from './commands/call.ts';
+import * as ftrace from './commands/ftrace.ts';
+import * as disasm from './commands/disasm.ts';
+import * as demo from './commands/demo.ts';
+
+/** Every command module, registered in one list. */
+const COMMANDS = [call, ftrace, disasm, demo];
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('bpfemu')
+    .description('an x86-64 machine running a small Linux-like kernel with a BPF subsystem')
+    .option('-j, --json', 'print JSON')
+    .option('-p, --pretty', 'print indented JSON')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s), outputError: () => {} });
+  const global = (): OutputOptions => program.opts<OutputOptions>();
+  for (const c of COMMANDS) c.register(program, global);
+  for (const c of program.commands) c.exitOverride().configureOutput({ outputError: () => {} });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.exitCode === 0) return 0; // --help, --version
+      process.stderr.write(`Error: ${e.message.replace(/^error: /, '')}\n`);
+      return 2;
+    }
+    const msg = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`Error: ${msg.split('\n')[0]}\n`);
+    return e instanceof UsageError ? 2 : 1;
+  }
+}
+
+const isMain = process.argv[1] && /(cli[\\/]main\.ts|bin[\\/]bpfemu(\.js)?)$/.test(process.argv[1]);
+if (isMain) process.exit(await main(process.argv.slice(2)));

@@ -1,0 +1,71 @@
+/**
+ * @fileoverview bpfemu's public API, the composition root: boot() gives a machine running the
+ * emulated kernel, with the image's BTF (vmlinux BTF) and a disassembler-backed fault locator.
+ */
+import { Kernel, type BootOptions } from './kernel/kernel.ts';
+import { Btf, BTF_KIND, BTF_INT_SIGNED } from './bpf/btf/btf.ts';
+import { loadDisassembler, formatInsn, type Disassembler, type Insn } from './emulator/capstone.ts';
+import { makeFaultLocator } from './emulator/faultloc.ts';
+
+export { Kernel, UnknownSymbolError } from './kernel/kernel.ts';
+export { Machine, GuestFault } from './emulator/machine.ts';
+export { Btf, BTF_KIND } from './bpf/btf/btf.ts';
+
+/** A call whose argument count does not match the function's BTF prototype. */
+export class ArityError extends Error {
+  constructor(msg: string) { super(msg); this.name = 'ArityError'; }
+}
+
+export interface System {
+  readonly kernel: Kernel;
+  /** The image's BTF, as /sys/kernel/btf/vmlinux. */
+  readonly btf: Btf;
+  readonly disassembler: Disassembler;
+  /** Disassembles `len` bytes (default: the symbol's size) at an address or kernel symbol. */
+  disasm(at: string | bigint, len?: number): Insn[];
+  /**
+   * Calls a kernel function with arity checked against its BTF prototype and the result read
+   * as its BTF return type (sign-extended for signed types, undefined for void).
+   */
+  callFunc(name: string, args: readonly bigint[]): { ret: bigint | undefined; retType: string };
+  /** objdump-like text of disasm(), with symbols. */
+  disasmText(at: string | bigint, len?: number): string;
+  close(): void;
+}
+
+export async function boot(opts: Omit<BootOptions, 'faultLocator'> = {}): Promise<System> {
+  const disassembler = await loadDisassembler();
+  const kernel = new Kernel({ ...opts, faultLocator: makeFaultLocator(disassembler) });
+  const btf = new Btf(kernel.elf.sectionData('.BTF'));
+  const disasm = (at: string | bigint, len?: number): Insn[] => {
+    let addr: bigint, size = len;
+    if (typeof at === 'string') {
+      addr = kernel.addressOf(at, 'symbol');
+      size ??= kernel.ksyms.lookup(at)!.size;
+    } else addr = at;
+    if (!size) throw new Error(`disasm ${typeof at === 'string' ? at : `0x${at.toString(16)}`}: unknown length`);
+    return disassembler.disasm(kernel.machine.mem.read(addr, size), addr);
+  };
+  const callFunc = (name: string, args: readonly bigint[]): { ret: bigint | undefined; retType: string } => {
+    const addr = kernel.addressOf(name);
+    const proto = btf.funcProto(name);
+    if (proto && proto.params!.length !== args.length) {
+      const n = proto.params!.length;
+      throw new ArityError(`${name} takes ${n} argument${n === 1 ? '' : 's'} (${btf.typeName(proto.id).replace('(*)', name)}), got ${args.length}`);
+    }
+    const rax = kernel.call(addr, args);
+    if (!proto) return { ret: rax, retType: 'u64' };
+    const rt = btf.resolve(proto.sizeOrType);
+    const retType = btf.typeName(proto.sizeOrType);
+    if (rt.kind === 0) return { ret: undefined, retType };
+    const bits = rt.kind === BTF_KIND.PTR ? 64 : rt.sizeOrType * 8;
+    const signed = (rt.kind === BTF_KIND.INT && (rt.intEncoding! & BTF_INT_SIGNED) !== 0) ||
+      (rt.kind === BTF_KIND.ENUM && rt.enumValues!.some((v) => v.value < 0n));
+    return { ret: signed ? BigInt.asIntN(bits, rax) : BigInt.asUintN(bits, rax), retType };
+  };
+  return {
+    kernel, btf, disassembler, disasm, callFunc,
+    disasmText: (at, len) => disasm(at, len).map((i) => formatInsn(i, (a) => kernel.symbolize(a))).join('\n'),
+    close: () => kernel.close(),
+  };
+}
