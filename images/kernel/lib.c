@@ -26,9 +26,11 @@ noinline u64 bpfemu_counter_inc(void)
 	return ++bpfemu_counter;
 }
 
-/* Writes .rodata on purpose: the emulator must fault here. */
+/* Writes .rodata on purpose: the emulator must fault on the second store, after
+ * the first (to .bss) already happened in the same translation block. */
 notrace void bpfemu_poke_rodata(void)
 {
+	WRITE_ONCE(bpfemu_counter, bpfemu_counter + 1);
 	*(volatile char *)bpfemu_banner = 'B';
 }
 
