@@ -44,6 +44,15 @@ export class Kallsyms {
     return this.sorted;
   }
 
+  /** Drops a symbol (a freed program or module). */
+  remove(name: string): boolean {
+    const sym = this.byName.get(name);
+    if (!sym) return false;
+    this.byName.delete(name);
+    this.sorted = this.sorted.filter((s) => s !== sym);
+    return true;
+  }
+
   lookup(name: string): KSym | undefined { return this.byName.get(name); }
 
   /** The symbol containing `addr`: the last one at or below it, within its size when it has one. */

@@ -15,6 +15,7 @@ import {
 } from './layout.ts';
 import { rootCred, AUDIT_UID_UNSET, type Task } from './task.ts';
 import { Slab } from './slab.ts';
+import { ExecMem } from './execmem.ts';
 
 export interface BootOptions {
   /** Path of the kernel image (default: images/build/vmlinux). */
@@ -39,6 +40,8 @@ export class Kernel {
   readonly segments: LoadedSegment[];
   readonly current: Task;
   readonly slab: Slab;
+  /** Module-area executable memory (JIT images, trampolines, modules). */
+  readonly execmem: ExecMem;
 
   constructor(opts: BootOptions = {}) {
     this.elf = readImage(opts.image);
@@ -54,6 +57,7 @@ export class Kernel {
       this.segments = mapImage(this.elf, this.machine.mem);
       this.machine.mem.map(INIT_STACK, THREAD_SIZE, PROT_R | PROT_W, { name: 'init stack' });
       this.slab = new Slab(this.machine.mem, KMALLOC_ARENA, KMALLOC_ARENA_SIZE);
+      this.execmem = new ExecMem(this.machine.mem);
       this.ksyms.addElf(this.elf);
       this.ksyms.add({ name: '__bpfemu_exit', address: RUNTIME_EXIT_PAGE, size: 4096, type: 't' });
       const start = this.ksyms.lookup('__start_mcount_loc'), stop = this.ksyms.lookup('__stop_mcount_loc');

@@ -1,0 +1,188 @@
+/**
+ * @fileoverview Loaded BPF programs on the emulated kernel: fixups, functions and stack depths,
+ * the JIT image in the module area named in kallsyms (`bpf_prog_<tag>_<name>`), helpers as
+ * native entry points, running a JIT-compiled program by calling it, and freeing it all.
+ */
+import type { Kernel } from '../kernel/kernel.ts';
+import type { ExecRegion } from '../kernel/execmem.ts';
+import type { NativeFn, NativeFunction } from '../emulator/machine.ts';
+import { GuestFault } from '../emulator/faults.ts';
+import type { BpfArch, JitImage } from './arch.ts';
+import { doMiscFixups, type Patched } from './fixup.ts';
+import { bpfProgCalcTag, bpfProgName, splitFuncs, stackDepths, type BpfFunc } from './core.ts';
+import { opOf, isLdImm64, type Insn } from './isa/insn.ts';
+import { BPF_INSN_SIZE } from './isa/opcodes.ts';
+
+export interface HelperDef {
+  readonly id: number;
+  readonly name: string;
+  readonly fn: NativeFn;
+  readonly argc?: number;
+}
+
+export interface LoadOptions {
+  name?: string;
+  helpers?: readonly HelperDef[];
+  /** Compile with the JIT (default). */
+  jit?: boolean;
+}
+
+export interface BpfProg {
+  readonly name: string;
+  readonly tag: string;
+  /** The instructions as loaded. */
+  readonly insns: readonly Insn[];
+  /** After the verifier's fixups (what `prog dump xlated` shows). */
+  readonly patched: Patched;
+  readonly funcs: readonly BpfFunc[];
+  readonly helpers: ReadonlyMap<number, HelperDef>;
+  jit?: {
+    region: ExecRegion;
+    image: JitImage;
+    /** Entry of each function: funcs[0]'s is bpf_func. */
+    funcAddrs: bigint[];
+    ksyms: string[];
+    callxTable?: bigint;
+  };
+}
+
+/** A program that failed while running: the BPF instruction index and, for JIT code, the rip. */
+export class BpfRuntimeError extends Error {
+  readonly insn: number | undefined;
+  readonly rip: bigint | undefined;
+  constructor(msg: string, insn: number | undefined, rip: bigint | undefined, cause?: unknown) {
+    super(msg, cause === undefined ? undefined : { cause });
+    this.name = 'BpfRuntimeError';
+    this.insn = insn;
+    this.rip = rip;
+  }
+}
+
+/** A program the loader refuses (-EINVAL in the kernel), naming the instruction. */
+export class BpfLoadError extends Error {
+  readonly errno: number;
+  constructor(msg: string, errno = -22) { super(msg); this.name = 'BpfLoadError'; this.errno = errno; }
+}
+
+/** Checks every instruction is one the ISA table describes (the verifier's first pass). */
+export function checkInsns(insns: readonly Insn[]): void {
+  if (insns.length === 0) throw new BpfLoadError('empty program');
+  for (let i = 0; i < insns.length; i++) {
+    const ins = insns[i]!;
+    if (!opOf(ins)) throw new BpfLoadError(`insn ${i}: unknown opcode 0x${ins.code.toString(16).padStart(2, '0')}`);
+    if (ins.dst > 10 || ins.src > 10) throw new BpfLoadError(`insn ${i}: R${Math.max(ins.dst, ins.src)} is invalid`);
+    if (isLdImm64(ins)) {
+      const next = insns[i + 1];
+      if (!next || next.code !== 0 || next.dst !== 0 || next.src !== 0 || next.off !== 0)
+        throw new BpfLoadError(`insn ${i}: invalid bpf_ld_imm64 insn`);
+      i++;
+    }
+  }
+}
+
+export class BpfRuntime {
+  readonly kernel: Kernel;
+  readonly arch: BpfArch;
+  private natives = new Map<HelperDef, NativeFunction>();
+  private badHelper: NativeFunction;
+
+  constructor(kernel: Kernel, arch: BpfArch) {
+    this.kernel = kernel;
+    this.arch = arch;
+    this.badHelper = kernel.defineNative('__bpf_callx_bad_helper', (id) => {
+      throw new BpfRuntimeError(`callx: no helper with id ${BigInt.asIntN(64, id)}`, undefined, undefined);
+    }, 1);
+  }
+
+  /** The native entry point of a helper (one per definition, made on first use). */
+  helperAddress(def: HelperDef): bigint {
+    let nf = this.natives.get(def);
+    if (!nf) {
+      nf = this.kernel.defineNative(def.name, def.fn, def.argc ?? 5);
+      this.natives.set(def, nf);
+    }
+    return nf.address;
+  }
+
+  load(insns: readonly Insn[], opts: LoadOptions = {}): BpfProg {
+    checkInsns(insns);
+    const patched = doMiscFixups(insns);
+    const funcs = stackDepths(patched.insns, splitFuncs(patched.insns));
+    const helpers = new Map((opts.helpers ?? []).map((h) => [h.id, h]));
+    const name = (opts.name ?? '').slice(0, 15); // BPF_OBJ_NAME_LEN 16
+    const prog: BpfProg = { name, tag: bpfProgCalcTag(insns), insns, patched, funcs, helpers };
+    if (opts.jit !== false) this.jitCompile(prog);
+    return prog;
+  }
+
+  private jitCompile(prog: BpfProg): void {
+    const k = this.kernel;
+    let callxTable: bigint | undefined;
+    const maxId = Math.max(-1, ...prog.helpers.keys());
+    if (maxId >= 0) {
+      callxTable = k.slab.kzalloc(8 * (maxId + 1));
+      if (callxTable === undefined) throw new BpfLoadError('cannot allocate the helper table', -12);
+      for (let id = 0; id <= maxId; id++) {
+        const h = prog.helpers.get(id);
+        k.machine.mem.writeU64(callxTable + BigInt(8 * id), h ? this.helperAddress(h) : this.badHelper.address);
+      }
+    }
+    let region: ExecRegion | undefined;
+    try {
+      const image = this.arch.jitCompile({
+        insns: prog.patched.insns,
+        funcs: prog.funcs,
+        helperAddr: (id) => { const h = prog.helpers.get(id); return h ? this.helperAddress(h) : undefined; },
+        ...(callxTable !== undefined ? { callx: { table: callxTable, count: maxId + 1, bad: this.badHelper.address } } : {}),
+      }, (size) => {
+        // bpf_jit_binary_alloc: a header word, then the image; int3 everywhere else.
+        region = k.execmem.alloc(size + 4, bpfProgName(prog.tag, prog.name));
+        return region.start + 4n;
+      });
+      k.execmem.write(image.image, image.code);
+      const funcAddrs = image.funcOffsets.map((o) => image.image + BigInt(o));
+      const ksyms = funcAddrs.map((a, i) => {
+        const sym = i === 0 ? bpfProgName(prog.tag, prog.name) : `${bpfProgName(prog.tag, prog.name)}_F${i}`;
+        const end = i + 1 < funcAddrs.length ? funcAddrs[i + 1]! : image.image + BigInt(image.code.length);
+        k.ksyms.add({ name: sym, address: a, size: Number(end - a), type: 't' });
+        return sym;
+      });
+      prog.jit = { region: region!, image, funcAddrs, ksyms, ...(callxTable !== undefined ? { callxTable } : {}) };
+    } catch (e) {
+      if (region) k.execmem.free(region.start);
+      if (callxTable !== undefined) k.slab.kfree(callxTable);
+      throw e;
+    }
+  }
+
+  /** Runs a JIT-compiled program as the kernel does: a direct call of bpf_func(ctx). */
+  runJit(prog: BpfProg, ctx: bigint): bigint {
+    if (!prog.jit) throw new Error(`program ${prog.name || prog.tag} is not JIT-compiled`);
+    try {
+      return this.kernel.call(prog.jit.funcAddrs[0]!, [ctx]);
+    } catch (e) {
+      throw this.mapFault(prog, e);
+    }
+  }
+
+  /** A fault inside the image becomes the BPF instruction that faulted. */
+  private mapFault(prog: BpfProg, e: unknown): unknown {
+    if (!(e instanceof GuestFault) || !prog.jit) return e;
+    const { image, code, addrs } = prog.jit.image;
+    const off = Number(e.rip - image);
+    if (off < 0 || off >= code.length) return new BpfRuntimeError(`${prog.name || prog.tag}: ${e.message}`, undefined, e.rip, e);
+    let lo = 0, hi = addrs.length - 1;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (addrs[mid]! > off) hi = mid; else lo = mid + 1; }
+    const insn = prog.patched.newToOrig[lo]!;
+    return new BpfRuntimeError(`${prog.name || prog.tag}: insn ${insn}: ${e.message}`, insn, e.rip, e);
+  }
+
+  free(prog: BpfProg): void {
+    if (!prog.jit) return;
+    for (const s of prog.jit.ksyms) this.kernel.ksyms.remove(s);
+    this.kernel.execmem.free(prog.jit.region.start);
+    if (prog.jit.callxTable !== undefined) this.kernel.slab.kfree(prog.jit.callxTable);
+    delete prog.jit;
+  }
+}
+
