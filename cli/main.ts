@@ -9,9 +9,10 @@ import * as call from './commands/call.ts';
 import * as ftrace from './commands/ftrace.ts';
 import * as disasm from './commands/disasm.ts';
 import * as demo from './commands/demo.ts';
+import * as bpfasm from './commands/bpfasm.ts';
 
 /** Every command module, registered in one list. */
-const COMMANDS = [call, ftrace, disasm, demo];
+const COMMANDS = [call, ftrace, disasm, demo, bpfasm];
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('bpfemu')

@@ -87,8 +87,12 @@ export interface IsaRow {
   readonly isa: 1 | 2 | 3 | 4;
 }
 
-const alu = (cls: number, op: number, isa: 1 | 2 | 3 | 4 = 1, off?: number): IsaRow =>
-  ({ code: cls | op, operands: op === BPF_NEG ? 'alu-unary' : 'alu', kx: op !== BPF_NEG, isa, ...(off !== undefined ? { off } : {}) });
+/** MOVSX (mov with off 8/16/32) exists only with a register source (RFC 9669 4.1; the verifier
+ * rejects BPF_MOV|BPF_K with a nonzero off), so its row is the X form alone. */
+const alu = (cls: number, op: number, isa: 1 | 2 | 3 | 4 = 1, off?: number): IsaRow => {
+  const movsx = op === BPF_MOV && off !== undefined;
+  return { code: cls | op | (movsx ? BPF_X : BPF_K), operands: op === BPF_NEG ? 'alu-unary' : 'alu', kx: op !== BPF_NEG && !movsx, isa, ...(off !== undefined ? { off } : {}) };
+};
 const jmp = (cls: number, op: number, isa: 1 | 2 | 3 | 4): IsaRow => ({ code: cls | op, operands: 'jmp', kx: true, isa });
 const end = (cls: number, src: number, imm: number, isa: 1 | 4 = 1): IsaRow => ({ code: cls | BPF_END | src, imm, operands: 'end', isa });
 const mem = (cls: number, mode: number, size: number, operands: Operands, isa: 1 | 4 = 1): IsaRow => ({ code: cls | mode | size, operands, isa });
