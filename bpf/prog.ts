@@ -11,6 +11,10 @@ import type { BpfArch, JitImage } from './arch.ts';
 import { doMiscFixups, type Patched } from './fixup.ts';
 import { bpfProgCalcTag, bpfProgName, splitFuncs, stackDepths, type BpfFunc } from './core.ts';
 import { opOf, isLdImm64, type Insn } from './isa/insn.ts';
+import { MAX_BPF_STACK, MAX_CALL_FRAMES } from './isa/opcodes.ts';
+import { BpfRuntimeError, bpfRun, stackRegion, type BpfRunResult, type InterpStack } from './interp/interpreter.ts';
+
+export { BpfRuntimeError };
 import { BPF_INSN_SIZE } from './isa/opcodes.ts';
 
 export interface HelperDef {
@@ -46,17 +50,17 @@ export interface BpfProg {
   };
 }
 
-/** A program that failed while running: the BPF instruction index and, for JIT code, the rip. */
-export class BpfRuntimeError extends Error {
-  readonly insn: number | undefined;
-  readonly rip: bigint | undefined;
-  constructor(msg: string, insn: number | undefined, rip: bigint | undefined, cause?: unknown) {
-    super(msg, cause === undefined ? undefined : { cause });
-    this.name = 'BpfRuntimeError';
-    this.insn = insn;
+/** A fault in JIT-compiled code: the BPF instruction that faulted and the guest rip. */
+export class BpfJitFault extends BpfRuntimeError {
+  readonly rip: bigint;
+  constructor(pc: number, op: string, rip: bigint, fault: GuestFault) {
+    super('fault', pc, op, `${fault.message}`, fault);
+    this.name = 'BpfJitFault';
     this.rip = rip;
   }
 }
+
+export type Engine = 'interp' | 'jit';
 
 /** A program the loader refuses (-EINVAL in the kernel), naming the instruction. */
 export class BpfLoadError extends Error {
@@ -90,8 +94,26 @@ export class BpfRuntime {
     this.kernel = kernel;
     this.arch = arch;
     this.badHelper = kernel.defineNative('__bpf_callx_bad_helper', (id) => {
-      throw new BpfRuntimeError(`callx: no helper with id ${BigInt.asIntN(64, id)}`, undefined, undefined);
+      throw new BpfRuntimeError('unknown-helper', -1, 'callx', `no helper with id ${BigInt.asIntN(64, id)}`);
     }, 1);
+    const stack = kernel.slab.kzalloc(MAX_CALL_FRAMES * MAX_BPF_STACK);
+    if (stack === undefined) throw new Error('BpfRuntime: cannot allocate the interpreter stack');
+    this.interpStack = stackRegion(stack, MAX_CALL_FRAMES * MAX_BPF_STACK);
+  }
+
+  private interpStack: InterpStack;
+
+  /**
+   * Runs a program with R1..R5 = args on the chosen engine: the JIT image called as a SysV
+   * function (`bpf_func(ctx)`), or the interpreter over the instructions as loaded.
+   */
+  run(prog: BpfProg, args: readonly bigint[], engine: Engine = 'jit'): BpfRunResult {
+    if (engine === 'jit') return { r0: this.runJit(prog, ...args), insns: -1 };
+    const helpers = new Map([...prog.helpers].map(([id, h]) => [id, (a: bigint, b: bigint, c: bigint, d: bigint, e: bigint) => {
+      const r = h.fn(a, b, c, d, e);
+      return typeof r === 'bigint' ? r : BigInt(typeof r === 'boolean' ? Number(r) : r ?? 0);
+    }]));
+    return bpfRun({ insns: prog.insns }, args, { mem: this.kernel.machine.mem, stack: this.interpStack, helpers });
   }
 
   /** The native entry point of a helper (one per definition, made on first use). */
@@ -156,10 +178,10 @@ export class BpfRuntime {
   }
 
   /** Runs a JIT-compiled program as the kernel does: a direct call of bpf_func(ctx). */
-  runJit(prog: BpfProg, ctx: bigint): bigint {
+  runJit(prog: BpfProg, ...args: bigint[]): bigint {
     if (!prog.jit) throw new Error(`program ${prog.name || prog.tag} is not JIT-compiled`);
     try {
-      return this.kernel.call(prog.jit.funcAddrs[0]!, [ctx]);
+      return this.kernel.call(prog.jit.funcAddrs[0]!, args);
     } catch (e) {
       throw this.mapFault(prog, e);
     }
@@ -170,11 +192,11 @@ export class BpfRuntime {
     if (!(e instanceof GuestFault) || !prog.jit) return e;
     const { image, code, addrs } = prog.jit.image;
     const off = Number(e.rip - image);
-    if (off < 0 || off >= code.length) return new BpfRuntimeError(`${prog.name || prog.tag}: ${e.message}`, undefined, e.rip, e);
+    if (off < 0 || off >= code.length) return e; // in a helper or the kernel: the guest fault as is
     let lo = 0, hi = addrs.length - 1;
     while (lo < hi) { const mid = (lo + hi) >> 1; if (addrs[mid]! > off) hi = mid; else lo = mid + 1; }
     const insn = prog.patched.newToOrig[lo]!;
-    return new BpfRuntimeError(`${prog.name || prog.tag}: insn ${insn}: ${e.message}`, insn, e.rip, e);
+    return new BpfJitFault(insn, opOf(prog.insns[insn]!) ?? '?', e.rip, e);
   }
 
   free(prog: BpfProg): void {

@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { boot, type System } from '../../index.ts';
 import { x86_64, PROLOGUE_SIZE } from '../../arch/x86_64/jit.ts';
-import { BpfRuntime, BpfRuntimeError, BpfLoadError } from '../../bpf/prog.ts';
+import { BpfRuntime, BpfJitFault, BpfLoadError } from '../../bpf/prog.ts';
 import * as b from '../../bpf/isa/build.ts';
 import { insn, type Insn } from '../../bpf/isa/insn.ts';
 import { ISA, OP_NAMES, BPF_ADD, BPF_DW, BPF_W, BPF_B, BPF_JNE, BPF_JEQ, BPF_X, BPF_K, BPF_PSEUDO_CALL } from '../../bpf/isa/opcodes.ts';
@@ -97,11 +97,11 @@ describe('bpf-to-bpf calls and faults', () => {
 
   it('a faulting load reports the BPF instruction index and the guest rip; the machine goes on', () => {
     const p = rt.load([b.mov64Imm(0, 0), b.mov64Imm(2, 0x10), b.ldxMem(BPF_DW, 0, 2, 8), b.exit()], { name: 'oops' });
-    let err: BpfRuntimeError | undefined;
-    try { rt.runJit(p, 0n); } catch (e) { err = e as BpfRuntimeError; }
-    expect(err).toBeInstanceOf(BpfRuntimeError);
-    expect(err!.insn).toBe(2);
-    expect(err!.message).toMatch(/insn 2: guest fault: read access to unmapped memory at 0x18/);
+    let err: BpfJitFault | undefined;
+    try { rt.runJit(p, 0n); } catch (e) { err = e as BpfJitFault; }
+    expect(err).toBeInstanceOf(BpfJitFault);
+    expect(err!.pc).toBe(2);
+    expect(err!.message).toMatch(/^insn 2 \(ldxdw\): guest fault: read access to unmapped memory at 0x18/);
     expect(sys.kernel.symbolize(err!.rip!)).toMatch(new RegExp(`^bpf_prog_${p.tag}_oops\\+0x`));
     rt.free(p);
     const ok = rt.load([b.mov64Imm(0, 7), b.exit()]);
