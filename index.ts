@@ -6,10 +6,13 @@ import { Kernel, type BootOptions } from './kernel/kernel.ts';
 import { Btf, BTF_KIND, BTF_INT_SIGNED } from './bpf/btf/btf.ts';
 import { loadDisassembler, formatInsn, type Disassembler, type Insn } from './emulator/capstone.ts';
 import { makeFaultLocator } from './emulator/faultloc.ts';
+import { BpfRuntime } from './bpf/prog.ts';
+import { x86_64 } from './arch/x86_64/jit.ts';
 
 export { Kernel, UnknownSymbolError } from './kernel/kernel.ts';
 export { Machine, GuestFault } from './emulator/machine.ts';
 export { Btf, BTF_KIND } from './bpf/btf/btf.ts';
+export { BpfRuntime, BpfRuntimeError, BpfJitFault, BpfLoadError } from './bpf/prog.ts';
 
 /** A call whose argument count does not match the function's BTF prototype. */
 export class ArityError extends Error {
@@ -21,6 +24,8 @@ export interface System {
   /** The image's BTF, as /sys/kernel/btf/vmlinux. */
   readonly btf: Btf;
   readonly disassembler: Disassembler;
+  /** The BPF subsystem: load, JIT, run and free programs. */
+  readonly bpf: BpfRuntime;
   /** Disassembles `len` bytes (default: the symbol's size) at an address or kernel symbol. */
   disasm(at: string | bigint, len?: number): Insn[];
   /**
@@ -63,8 +68,9 @@ export async function boot(opts: Omit<BootOptions, 'faultLocator'> = {}): Promis
       (rt.kind === BTF_KIND.ENUM && rt.enumValues!.some((v) => v.value < 0n));
     return { ret: signed ? BigInt.asIntN(bits, rax) : BigInt.asUintN(bits, rax), retType };
   };
+  const bpf = new BpfRuntime(kernel, x86_64);
   return {
-    kernel, btf, disassembler, disasm, callFunc,
+    kernel, btf, disassembler, disasm, callFunc, bpf,
     disasmText: (at, len) => disasm(at, len).map((i) => formatInsn(i, (a) => kernel.symbolize(a))).join('\n'),
     close: () => kernel.close(),
   };

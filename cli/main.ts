@@ -9,10 +9,11 @@ import * as call from './commands/call.ts';
 import * as ftrace from './commands/ftrace.ts';
 import * as disasm from './commands/disasm.ts';
 import * as demo from './commands/demo.ts';
+import * as conformance from './commands/conformance.ts';
 import * as bpfasm from './commands/bpfasm.ts';
 
 /** Every command module, registered in one list. */
-const COMMANDS = [call, ftrace, disasm, demo, bpfasm];
+const COMMANDS = [call, ftrace, disasm, demo, conformance, bpfasm];
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('bpfemu')
