@@ -76,6 +76,7 @@ export function checkInsns(insns: readonly Insn[]): void {
     if (!opOf(ins)) throw new BpfLoadError(`insn ${i}: unknown opcode 0x${ins.code.toString(16).padStart(2, '0')}`);
     if (ins.dst > 10 || ins.src > 10) throw new BpfLoadError(`insn ${i}: R${Math.max(ins.dst, ins.src)} is invalid`);
     if (isLdImm64(ins)) {
+      if (ins.src !== 0) throw new BpfLoadError(`insn ${i}: ld_imm64 with pseudo source ${ins.src} needs a map or BTF object, which this loader does not resolve`);
       const next = insns[i + 1];
       if (!next || next.code !== 0 || next.dst !== 0 || next.src !== 0 || next.off !== 0)
         throw new BpfLoadError(`insn ${i}: invalid bpf_ld_imm64 insn`);

@@ -115,6 +115,7 @@ describe('bpf-to-bpf calls and faults', () => {
     expect(() => rt.load([insn(0xff), b.exit()])).toThrow('insn 0: unknown opcode 0xff');
     expect(() => rt.load([b.mov64Imm(0, 1), b.ldImm64(0, 1n)[0], b.exit()])).toThrow('insn 1: invalid bpf_ld_imm64 insn');
     expect(() => rt.load([insn(0x85, 0, 0, 0, 99), b.exit()])).toThrow(/insn 0: invalid func unknown#99/);
+    expect(() => rt.load([...b.ldImm64(1, 3n, 1), b.exit()])).toThrow(/insn 0: ld_imm64 with pseudo source 1/);
     expect(sys.kernel.execmem.pagesInUse).toBe(pages);
     expect(sys.kernel.slab.inUse).toBe(slab);
   });
