@@ -26,6 +26,12 @@ export interface HelperDef {
 
 export interface LoadOptions {
   name?: string;
+  /**
+   * The value of an ld_imm64 with a pseudo source (BPF_PSEUDO_MAP_FD → the map's address,
+   * BPF_PSEUDO_MAP_VALUE → a value's address, …), or a negative errno; without it such an
+   * instruction is refused.
+   */
+  resolveLdImm64?: (insn: Insn, next: Insn, pc: number) => bigint | number;
   helpers?: readonly HelperDef[];
   /** Compile with the JIT (default). */
   jit?: boolean;
@@ -40,6 +46,8 @@ export interface BpfProg {
   readonly patched: Patched;
   readonly funcs: readonly BpfFunc[];
   readonly helpers: ReadonlyMap<number, HelperDef>;
+  /** ld_imm64 values resolved at load: instruction index → value. */
+  readonly ldImm64: ReadonlyMap<number, bigint>;
   jit?: {
     region: ExecRegion;
     image: JitImage;
@@ -69,14 +77,14 @@ export class BpfLoadError extends Error {
 }
 
 /** Checks every instruction is one the ISA table describes (the verifier's first pass). */
-export function checkInsns(insns: readonly Insn[]): void {
+export function checkInsns(insns: readonly Insn[], pseudoOk = false): void {
   if (insns.length === 0) throw new BpfLoadError('empty program');
   for (let i = 0; i < insns.length; i++) {
     const ins = insns[i]!;
     if (!opOf(ins)) throw new BpfLoadError(`insn ${i}: unknown opcode 0x${ins.code.toString(16).padStart(2, '0')}`);
     if (ins.dst > 10 || ins.src > 10) throw new BpfLoadError(`insn ${i}: R${Math.max(ins.dst, ins.src)} is invalid`);
     if (isLdImm64(ins)) {
-      if (ins.src !== 0) throw new BpfLoadError(`insn ${i}: ld_imm64 with pseudo source ${ins.src} needs a map or BTF object, which this loader does not resolve`);
+      if (ins.src !== 0 && !pseudoOk) throw new BpfLoadError(`insn ${i}: ld_imm64 with pseudo source ${ins.src} needs a map or BTF object, which this loader does not resolve`);
       const next = insns[i + 1];
       if (!next || next.code !== 0 || next.dst !== 0 || next.src !== 0 || next.off !== 0)
         throw new BpfLoadError(`insn ${i}: invalid bpf_ld_imm64 insn`);
@@ -114,7 +122,10 @@ export class BpfRuntime {
       const r = h.fn(a, b, c, d, e);
       return typeof r === 'bigint' ? r : BigInt(typeof r === 'boolean' ? Number(r) : r ?? 0);
     }]));
-    return bpfRun({ insns: prog.insns }, args, { mem: this.kernel.machine.mem, stack: this.interpStack, helpers });
+    return bpfRun({ insns: prog.insns }, args, {
+      mem: this.kernel.machine.mem, stack: this.interpStack, helpers,
+      resolveLdImm64: (_insn, pc) => prog.ldImm64.get(pc)!,
+    });
   }
 
   /** The native entry point of a helper (one per definition, made on first use). */
@@ -128,12 +139,23 @@ export class BpfRuntime {
   }
 
   load(insns: readonly Insn[], opts: LoadOptions = {}): BpfProg {
-    checkInsns(insns);
+    checkInsns(insns, opts.resolveLdImm64 !== undefined);
+    const ldImm64 = new Map<number, bigint>();
+    for (let i = 0; i < insns.length; i++) {
+      const ins = insns[i]!;
+      if (!isLdImm64(ins)) continue;
+      if (ins.src !== 0) {
+        const v = opts.resolveLdImm64!(ins, insns[i + 1]!, i);
+        if (typeof v === 'number') throw new BpfLoadError(`insn ${i}: ld_imm64 pseudo source ${ins.src} imm ${ins.imm}: error ${v}`, v);
+        ldImm64.set(i, BigInt.asUintN(64, v));
+      }
+      i++;
+    }
     const patched = doMiscFixups(insns);
     const funcs = stackDepths(patched.insns, splitFuncs(patched.insns));
     const helpers = new Map((opts.helpers ?? []).map((h) => [h.id, h]));
     const name = (opts.name ?? '').slice(0, 15); // BPF_OBJ_NAME_LEN 16
-    const prog: BpfProg = { name, tag: bpfProgCalcTag(insns), insns, patched, funcs, helpers };
+    const prog: BpfProg = { name, tag: bpfProgCalcTag(insns), insns, patched, funcs, helpers, ldImm64 };
     if (opts.jit !== false) this.jitCompile(prog);
     return prog;
   }
@@ -156,6 +178,7 @@ export class BpfRuntime {
         insns: prog.patched.insns,
         funcs: prog.funcs,
         helperAddr: (id) => { const h = prog.helpers.get(id); return h ? this.helperAddress(h) : undefined; },
+        ldImm64: (_insn, pc) => prog.ldImm64.get(prog.patched.newToOrig[pc]!)!,
         ...(callxTable !== undefined ? { callx: { table: callxTable, count: maxId + 1, bad: this.badHelper.address } } : {}),
       }, (size) => {
         // bpf_jit_binary_alloc: a header word, then the image; int3 everywhere else.

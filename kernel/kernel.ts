@@ -16,12 +16,19 @@ import {
 import { rootCred, AUDIT_UID_UNSET, type Task } from './task.ts';
 import { Slab } from './slab.ts';
 import { ExecMem } from './execmem.ts';
+import { Vmalloc } from './vmalloc.ts';
+import { Clock, type ClockOptions } from './clock.ts';
+import { TracePipe } from './trace.ts';
+import { SyscallTable } from './syscalls.ts';
+import { FdTable } from './file.ts';
 
 export interface BootOptions {
   /** Path of the kernel image (default: images/build/vmlinux). */
   image?: string;
   /** Finds exact faulting instructions (the disassembler-based one by default in index.ts). */
   faultLocator?: FaultLocator;
+  /** The clock: virtual (default, reproducible) or the host's. */
+  clock?: ClockOptions;
 }
 
 /** A name that is not a kernel symbol, or not a function. */
@@ -42,6 +49,10 @@ export class Kernel {
   readonly slab: Slab;
   /** Module-area executable memory (JIT images, trampolines, modules). */
   readonly execmem: ExecMem;
+  readonly vmalloc: Vmalloc;
+  readonly clock: Clock;
+  readonly trace = new TracePipe();
+  readonly syscalls = new SyscallTable();
 
   constructor(opts: BootOptions = {}) {
     this.elf = readImage(opts.image);
@@ -58,6 +69,8 @@ export class Kernel {
       this.machine.mem.map(INIT_STACK, THREAD_SIZE, PROT_R | PROT_W, { name: 'init stack' });
       this.slab = new Slab(this.machine.mem, KMALLOC_ARENA, KMALLOC_ARENA_SIZE);
       this.execmem = new ExecMem(this.machine.mem);
+      this.vmalloc = new Vmalloc(this.machine.mem);
+      this.clock = new Clock(opts.clock);
       this.ksyms.addElf(this.elf);
       this.ksyms.add({ name: '__bpfemu_exit', address: RUNTIME_EXIT_PAGE, size: 4096, type: 't' });
       const start = this.ksyms.lookup('__start_mcount_loc'), stop = this.ksyms.lookup('__stop_mcount_loc');
@@ -66,7 +79,7 @@ export class Kernel {
       this.ftrace = FtraceSites.fromMcountLoc(table, this.ksyms, this.machine.mem);
       this.current = {
         pid: 1, tgid: 1, ppid: 0, comm: 'init', cred: rootCred(),
-        loginuid: AUDIT_UID_UNSET, sessionid: AUDIT_UID_UNSET, stackBase: INIT_STACK,
+        loginuid: AUDIT_UID_UNSET, sessionid: AUDIT_UID_UNSET, stackBase: INIT_STACK, files: new FdTable(),
       };
     } catch (e) {
       this.machine.close();
@@ -79,6 +92,11 @@ export class Kernel {
     const s = this.ksyms.lookup(name);
     if (!s || (what === 'function' && s.type.toUpperCase() !== 'T' && s.type !== 'W')) throw new UnknownSymbolError(name, what);
     return s.address;
+  }
+
+  /** A system call made by the current task: the result, or a negative errno. */
+  syscall(nr: number, args: readonly bigint[]): bigint {
+    return this.syscalls.call(nr, args);
   }
 
   /** Calls a kernel function by name or address with integer arguments; returns rax. */

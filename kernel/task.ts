@@ -2,6 +2,7 @@
  * @fileoverview Tasks: the current task's identity (pid, credentials, comm), which audit and the
  * bpf() surface read. One init task at boot; user processes add more later.
  */
+import type { FdTable } from './file.ts';
 
 export interface Cred {
   uid: number; gid: number; euid: number; egid: number;
@@ -20,6 +21,8 @@ export interface Task {
   sessionid: number;
   /** Kernel stack [stackBase, stackBase + THREAD_SIZE). */
   stackBase: bigint;
+  /** Open files (shared by the threads of a process). */
+  files: FdTable;
 }
 
 export const TASK_COMM_LEN = 16;
