@@ -7,12 +7,15 @@ import { Btf, BTF_KIND, BTF_INT_SIGNED } from './bpf/btf/btf.ts';
 import { loadDisassembler, formatInsn, type Disassembler, type Insn } from './emulator/capstone.ts';
 import { makeFaultLocator } from './emulator/faultloc.ts';
 import { BpfRuntime } from './bpf/prog.ts';
+import { BpfSubsystem } from './bpf/syscall/bpf.ts';
 import { x86_64 } from './arch/x86_64/jit.ts';
 
 export { Kernel, UnknownSymbolError } from './kernel/kernel.ts';
 export { Machine, GuestFault } from './emulator/machine.ts';
 export { Btf, BTF_KIND } from './bpf/btf/btf.ts';
 export { BpfRuntime, BpfRuntimeError, BpfJitFault, BpfLoadError } from './bpf/prog.ts';
+export { BpfSubsystem } from './bpf/syscall/bpf.ts';
+export { BpfObject } from './bpf/libbpf/load.ts';
 
 /** A call whose argument count does not match the function's BTF prototype. */
 export class ArityError extends Error {
@@ -24,8 +27,10 @@ export interface System {
   /** The image's BTF, as /sys/kernel/btf/vmlinux. */
   readonly btf: Btf;
   readonly disassembler: Disassembler;
-  /** The BPF subsystem: load, JIT, run and free programs. */
+  /** The BPF runtime: load, JIT, run and free programs directly. */
   readonly bpf: BpfRuntime;
+  /** The bpf() system call surface: objects with ids, fds and refcounts. */
+  readonly bpfSys: BpfSubsystem;
   /** Disassembles `len` bytes (default: the symbol's size) at an address or kernel symbol. */
   disasm(at: string | bigint, len?: number): Insn[];
   /**
@@ -69,8 +74,9 @@ export async function boot(opts: Omit<BootOptions, 'faultLocator'> = {}): Promis
     return { ret: signed ? BigInt.asIntN(bits, rax) : BigInt.asUintN(bits, rax), retType };
   };
   const bpf = new BpfRuntime(kernel, x86_64);
+  const bpfSys = new BpfSubsystem(kernel, bpf);
   return {
-    kernel, btf, disassembler, disasm, callFunc, bpf,
+    kernel, btf, disassembler, disasm, callFunc, bpf, bpfSys,
     disasmText: (at, len) => disasm(at, len).map((i) => formatInsn(i, (a) => kernel.symbolize(a))).join('\n'),
     close: () => kernel.close(),
   };

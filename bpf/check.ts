@@ -1,0 +1,75 @@
+/**
+ * @fileoverview The structural check a program passes before anything runs (the parts of the
+ * kernel verifier's check_subprogs/check_cfg/do_check that need no abstract state), with the
+ * kernel's messages and errnos: valid opcodes, registers in range, jumps inside the program
+ * and inside their function, whole ld_imm64 pairs, no falling off the end, R10 read-only.
+ * The full verifier (register types and bounds) is a later piece of work.
+ */
+import {
+  BPF_JMP, BPF_JMP32, BPF_CALL, BPF_EXIT, BPF_JA, BPF_CLASS, BPF_OP, BPF_LDX, BPF_ALU, BPF_ALU64,
+  BPF_STX, BPF_MODE, BPF_ATOMIC, BPF_FETCH, BPF_REG_FP, BPF_PSEUDO_CALL, BPF_COMPLEXITY_LIMIT_INSNS, BPF_CMPXCHG,
+} from './isa/opcodes.ts';
+import { opOf, isLdImm64, type Insn } from './isa/insn.ts';
+
+export const EINVAL = 22, EACCES = 13, E2BIG = 7;
+
+export interface CheckError { errno: number; msg: string }
+
+const err = (errno: number, msg: string): CheckError => ({ errno, msg });
+
+/** Registers an instruction writes (for the frame-pointer rule). */
+function writesReg(i: Insn): number | undefined {
+  const cls = BPF_CLASS(i.code);
+  if (cls === BPF_ALU || cls === BPF_ALU64 || cls === BPF_LDX || isLdImm64(i)) return i.dst;
+  if (cls === BPF_STX && BPF_MODE(i.code) === BPF_ATOMIC) {
+    if (i.imm === BPF_CMPXCHG) return 0;
+    if (i.imm & BPF_FETCH) return i.src;
+  }
+  return undefined;
+}
+
+/** 0 problems: undefined; else the first problem, as the kernel reports it. */
+export function checkStructure(insns: readonly Insn[], maxInsns = BPF_COMPLEXITY_LIMIT_INSNS): CheckError | undefined {
+  if (insns.length === 0 || insns.length > maxInsns) return err(E2BIG, `program of ${insns.length} instructions (must be 1..${maxInsns})`);
+  // Subprogram boundaries, for "jump out of range" across functions.
+  const starts = new Set<number>([0]);
+  for (let i = 0; i < insns.length; i++) {
+    const ins = insns[i]!;
+    if (ins.code === (BPF_JMP | BPF_CALL) && ins.src === BPF_PSEUDO_CALL) {
+      const t = i + 1 + ins.imm;
+      if (t < 0 || t >= insns.length) return err(EINVAL, `call to invalid destination`);
+      starts.add(t);
+    }
+  }
+  const sorted = [...starts].sort((a, b) => a - b);
+  for (let k = 0; k < sorted.length; k++) {
+    const start = sorted[k]!, end = sorted[k + 1] ?? insns.length;
+    for (let i = start; i < end; i++) {
+      const ins = insns[i]!;
+      if (isLdImm64(ins)) {
+        const next = insns[i + 1];
+        if (i + 1 >= end || !next || next.code !== 0 || next.dst !== 0 || next.src !== 0 || next.off !== 0) return err(EINVAL, 'invalid bpf_ld_imm64 insn');
+        if (ins.dst >= BPF_REG_FP) return err(ins.dst === BPF_REG_FP ? EACCES : EINVAL, ins.dst === BPF_REG_FP ? 'frame pointer is read only' : `R${ins.dst} is invalid`);
+        i++;
+        continue;
+      }
+      if (!opOf(ins)) return err(EINVAL, `unknown opcode ${ins.code.toString(16).padStart(2, '0')}`);
+      if (ins.dst > BPF_REG_FP || ins.src > BPF_REG_FP) {
+        if (!(ins.code === (BPF_JMP | BPF_CALL) && ins.src <= 2)) return err(EINVAL, `R${Math.max(ins.dst, ins.src)} is invalid`);
+      }
+      const w = writesReg(ins);
+      if (w === BPF_REG_FP) return err(EACCES, 'frame pointer is read only');
+      const cls = BPF_CLASS(ins.code);
+      if ((cls === BPF_JMP || cls === BPF_JMP32) && BPF_OP(ins.code) !== BPF_CALL && BPF_OP(ins.code) !== BPF_EXIT) {
+        const rel = cls === BPF_JMP32 && BPF_OP(ins.code) === BPF_JA ? ins.imm : ins.off;
+        const t = i + 1 + rel;
+        if (t < start || t >= end) return err(EINVAL, `jump out of range from insn ${i} to ${t}`);
+        if (isLdImm64(insns[t - 1] ?? { code: -1, dst: 0, src: 0, off: 0, imm: 0 }) && t - 1 >= start) return err(EINVAL, `jump into the middle of ldimm64 insn ${t - 1}`);
+      }
+    }
+    const last = insns[end - 1]!;
+    const lastOk = last.code === (BPF_JMP | BPF_EXIT) || last.code === (BPF_JMP | BPF_JA) || last.code === (BPF_JMP32 | BPF_JA);
+    if (!lastOk) return err(EINVAL, 'last insn is not an exit or jmp');
+  }
+  return undefined;
+}

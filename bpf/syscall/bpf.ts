@@ -1,0 +1,498 @@
+/**
+ * @fileoverview The bpf() system call (kernel/bpf/syscall.c): the attr copied in from guest
+ * memory with the kernel's size rules, one handler per command in one table, objects with ids
+ * and refcounts behind per-task fds, and errnos as the kernel returns them. Registered into the
+ * kernel's syscall table as __NR_bpf (321); a TypeScript caller goes through the same path.
+ */
+import type { Kernel } from '../../kernel/kernel.ts';
+import { Idr } from '../../kernel/idr.ts';
+import { KFile } from '../../kernel/file.ts';
+import { __NR } from '../../kernel/syscalls.ts';
+import { PAGE_SIZE } from '../../kernel/layout.ts';
+import { GuestMemoryError } from '../../emulator/memory.ts';
+import { Btf, BtfError } from '../btf/btf.ts';
+import { decode, isLdImm64, type Insn } from '../isa/insn.ts';
+import { BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE } from '../isa/opcodes.ts';
+import { BpfLoadError, type BpfRuntime, type HelperDef } from '../prog.ts';
+import { checkStructure } from '../check.ts';
+import { BpfMap, BPF_F_LOCK, BPF_F_RDONLY, BPF_F_WRONLY, type MapAttr } from '../maps/map.ts';
+import { createMap, freeMap, writeBpfMapStruct } from '../maps/types.ts';
+import { bpfHelpers } from '../helpers/index.ts';
+import { PROG_TYPES } from '../prog_types.ts';
+import {
+  BPF_ATTR_SIZE, ATTR_FIELDS, readAttr, checkAttrTail, writeAttrU32, type Attr,
+  BPF_MAP_CREATE, BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM, BPF_MAP_GET_NEXT_KEY, BPF_PROG_LOAD,
+  BPF_PROG_TEST_RUN, BPF_PROG_GET_NEXT_ID, BPF_MAP_GET_NEXT_ID, BPF_PROG_GET_FD_BY_ID, BPF_MAP_GET_FD_BY_ID,
+  BPF_OBJ_GET_INFO_BY_FD, BPF_BTF_LOAD, BPF_BTF_GET_FD_BY_ID, BPF_MAP_FREEZE, BPF_BTF_GET_NEXT_ID,
+} from './attr.ts';
+import { ANON_BTF, ANON_MAP, ANON_PROG, type BpfProgObj, type BtfObj } from './objects.ts';
+import { testRun } from './test_run.ts';
+import { progInfo, mapInfo, btfInfo } from './info.ts';
+
+export const EPERM = 1, ENOENT = 2, E2BIG = 7, EBADF = 9, ENOMEM = 12, EACCES = 13, EFAULT = 14, EBUSY = 16;
+export const EINVAL = 22, ENOSPC = 28, ENOTSUPP = 524;
+
+/** The verifier log limits of v5.5: log_size >= 128 and < UINT_MAX >> 2 when logging. */
+const LOG_MIN = 128, LOG_MAX = 0xffffffff >>> 2;
+const OBJ_FLAG_MASK = BPF_F_RDONLY | BPF_F_WRONLY;
+
+type Handler = (attr: Uint8Array, uattr: bigint) => number;
+
+export class BpfSubsystem {
+  readonly kernel: Kernel;
+  readonly rt: BpfRuntime;
+  readonly progs = new Idr<BpfProgObj>();
+  readonly maps = new Idr<BpfMap>();
+  readonly btfs = new Idr<BtfObj>();
+  private mapsByKaddr = new Map<bigint, BpfMap>();
+  readonly helpers: readonly HelperDef[];
+  /** sysctl kernel.bpf_stats_enabled (the bpf_stats_enabled_key static key). */
+  statsEnabled = false;
+  readonly nrCpus = 1;
+  private scratch: bigint;
+  private readonly commands: Readonly<Record<number, Handler>>;
+
+  constructor(kernel: Kernel, rt: BpfRuntime) {
+    this.kernel = kernel;
+    this.rt = rt;
+    this.helpers = bpfHelpers({ kernel, mapByAddr: (a) => this.mapsByKaddr.get(a), nrCpus: this.nrCpus });
+    const s = kernel.slab.kzalloc(PAGE_SIZE);
+    if (s === undefined) throw new Error('bpf: no memory for the syscall scratch page');
+    this.scratch = s;
+    this.commands = {
+      [BPF_MAP_CREATE]: (a) => this.mapCreate(a),
+      [BPF_MAP_LOOKUP_ELEM]: (a) => this.mapLookupElem(a),
+      [BPF_MAP_UPDATE_ELEM]: (a) => this.mapUpdateElem(a),
+      [BPF_MAP_DELETE_ELEM]: (a) => this.mapDeleteElem(a),
+      [BPF_MAP_GET_NEXT_KEY]: (a) => this.mapGetNextKey(a),
+      [BPF_MAP_FREEZE]: (a) => this.mapFreeze(a),
+      [BPF_PROG_LOAD]: (a) => this.progLoad(a),
+      [BPF_PROG_TEST_RUN]: (a, u) => this.progTestRun(a, u),
+      [BPF_PROG_GET_NEXT_ID]: (a, u) => this.getNextId(a, u, this.progs),
+      [BPF_MAP_GET_NEXT_ID]: (a, u) => this.getNextId(a, u, this.maps),
+      [BPF_BTF_GET_NEXT_ID]: (a, u) => this.getNextId(a, u, this.btfs),
+      [BPF_PROG_GET_FD_BY_ID]: (a) => this.progGetFdById(a),
+      [BPF_MAP_GET_FD_BY_ID]: (a) => this.mapGetFdById(a),
+      [BPF_BTF_GET_FD_BY_ID]: (a) => this.btfGetFdById(a),
+      [BPF_OBJ_GET_INFO_BY_FD]: (a, u) => this.objGetInfoByFd(a, u),
+      [BPF_BTF_LOAD]: (a) => this.btfLoad(a),
+    };
+    kernel.syscalls.register({ nr: __NR.bpf, name: 'bpf', argc: 3, fn: (cmd, uattr, size) => this.sysBpf(Number(BigInt.asIntN(32, cmd)), uattr, Number(size & 0xffffffffn)) });
+  }
+
+  private get mem() { return this.kernel.machine.mem; }
+  private get files() { return this.kernel.current.files; }
+
+  /** __sys_bpf: the attr's size rules, then the command. */
+  sysBpf(cmd: number, uattr: bigint, size: number): number {
+    // bpf_check_uarg_tail_zero: a larger attr than we know must be zero past our size.
+    if (size > PAGE_SIZE) return -E2BIG;
+    let user: Uint8Array;
+    try { user = this.mem.read(uattr, size); } catch (e) { if (e instanceof GuestMemoryError) return -EFAULT; throw e; }
+    if (size > BPF_ATTR_SIZE && !user.subarray(BPF_ATTR_SIZE).every((b) => b === 0)) return -E2BIG;
+    const attr = new Uint8Array(BPF_ATTR_SIZE);
+    attr.set(user.subarray(0, Math.min(size, BPF_ATTR_SIZE)));
+    const h = this.commands[cmd];
+    if (!h) return -EINVAL;
+    try {
+      return h(attr, uattr);
+    } catch (e) {
+      if (e instanceof GuestMemoryError) return -EFAULT; // copy_from_user/copy_to_user
+      throw e;
+    }
+  }
+
+  /**
+   * bpf(cmd, attr) from TypeScript: `fields` by uAPI name are laid out in a scratch buffer in
+   * guest memory and passed through sysBpf exactly as a process's call would be.
+   */
+  call(cmd: number, fields: Record<string, number | bigint | string>, size = BPF_ATTR_SIZE): { ret: number; attr: Attr } {
+    const layout = layoutOf(cmd);
+    const bytes = new Uint8Array(Math.max(size, BPF_ATTR_SIZE));
+    const dv = new DataView(bytes.buffer);
+    for (const [name, v] of Object.entries(fields)) {
+      const f = ATTR_FIELDS[layout]!.find(([n]) => n === name);
+      if (!f) throw new Error(`bpf(${cmd}): no attr field ${name} in ${layout}`);
+      const [, off, w] = f;
+      if (w === 16) bytes.set(Buffer.from(String(v), 'latin1').subarray(0, 16), off);
+      else if (w === 8) dv.setBigUint64(off, BigInt.asUintN(64, BigInt(v)), true);
+      else dv.setUint32(off, Number(BigInt.asUintN(32, BigInt(v))), true);
+    }
+    this.mem.write(this.scratch, bytes.subarray(0, size));
+    const ret = this.sysBpf(cmd, this.scratch, size);
+    return { ret, attr: readAttr(this.mem.read(this.scratch, BPF_ATTR_SIZE), layout) };
+  }
+
+  /** A scratch area in guest memory for TypeScript callers' buffers (keys, values, insns). */
+  stage(bytes: Uint8Array): bigint {
+    const a = this.kernel.slab.kzalloc(Math.max(bytes.length, 1));
+    if (a === undefined) throw new Error('bpf: out of kmalloc memory');
+    this.mem.write(a, bytes);
+    return a;
+  }
+
+  unstage(addr: bigint): void { this.kernel.slab.kfree(addr); }
+
+  // --- fds ---------------------------------------------------------------------------------
+
+  private installFd(name: string, priv: unknown, release: () => void): number {
+    return this.files.install(new KFile(name, priv, release));
+  }
+
+  mapFromFd(fd: number): BpfMap | undefined {
+    const f = this.files.get(fd);
+    return f && f.name === ANON_MAP ? (f.priv as BpfMap) : undefined;
+  }
+
+  progFromFd(fd: number): BpfProgObj | undefined {
+    const f = this.files.get(fd);
+    return f && f.name === ANON_PROG ? (f.priv as BpfProgObj) : undefined;
+  }
+
+  btfFromFd(fd: number): BtfObj | undefined {
+    const f = this.files.get(fd);
+    return f && f.name === ANON_BTF ? (f.priv as BtfObj) : undefined;
+  }
+
+  mapByKaddr(addr: bigint): BpfMap | undefined { return this.mapsByKaddr.get(addr); }
+
+  private newMapFd(map: BpfMap): number {
+    map.refcnt++;
+    map.usercnt++;
+    return this.installFd(ANON_MAP, map, () => { map.usercnt--; this.mapPut(map); });
+  }
+
+  mapPut(map: BpfMap): void {
+    if (--map.refcnt > 0) return;
+    this.maps.remove(map.id);
+    this.mapsByKaddr.delete(map.kaddr);
+    freeMap(map, this.mapCtx());
+  }
+
+  private newProgFd(p: BpfProgObj): number {
+    p.refcnt++;
+    return this.installFd(ANON_PROG, p, () => this.progPut(p));
+  }
+
+  progPut(p: BpfProgObj): void {
+    if (--p.refcnt > 0) return;
+    this.progs.remove(p.id);
+    this.rt.free(p.prog);
+    for (const m of p.maps) this.mapPut(m);
+    if (p.btf) this.btfPut(p.btf);
+  }
+
+  private newBtfFd(b: BtfObj): number {
+    b.refcnt++;
+    return this.installFd(ANON_BTF, b, () => this.btfPut(b));
+  }
+
+  btfPut(b: BtfObj): void {
+    if (--b.refcnt > 0) return;
+    this.btfs.remove(b.id);
+  }
+
+  private mapCtx() { return { kernel: this.kernel, nrCpus: this.nrCpus }; }
+
+  // --- maps --------------------------------------------------------------------------------
+
+  private mapCreate(a: Uint8Array): number {
+    if (!checkAttrTail(a, 'map_create')) return -EINVAL;
+    const f = readAttr(a, 'map_create');
+    const attr: MapAttr = {
+      mapType: f.map_type as number, keySize: f.key_size as number, valueSize: f.value_size as number,
+      maxEntries: f.max_entries as number, mapFlags: f.map_flags as number, innerMapFd: f.inner_map_fd as number,
+      numaNode: f.numa_node as number, name: f.map_name as string, mapIfindex: f.map_ifindex as number,
+      btfFd: f.btf_fd as number, btfKeyTypeId: f.btf_key_type_id as number, btfValueTypeId: f.btf_value_type_id as number,
+    };
+    if (attr.mapIfindex) return -EINVAL; // no offload devices
+    const map = createMap(attr, this.mapCtx());
+    if (typeof map === 'number') return map;
+    const id = this.maps.allocCyclic(map);
+    if (id === undefined) { freeMap(map, this.mapCtx()); return -ENOSPC; }
+    map.id = id;
+    this.mapsByKaddr.set(map.kaddr, map);
+    writeBpfMapStruct(this.mem, map);
+    // The creating reference becomes the fd's.
+    map.refcnt = 0;
+    map.usercnt = 0;
+    return this.newMapFd(map);
+  }
+
+  private mapOfAttr(a: Uint8Array, layout: 'map_elem' | 'map_next_key'): { map: BpfMap; f: Attr } | number {
+    if (!checkAttrTail(a, layout)) return -EINVAL;
+    const f = readAttr(a, layout);
+    const map = this.mapFromFd(f.map_fd as number);
+    if (!map) return this.files.get(f.map_fd as number) ? -EINVAL : -EBADF;
+    return { map, f };
+  }
+
+  private mapLookupElem(a: Uint8Array): number {
+    const r = this.mapOfAttr(a, 'map_elem');
+    if (typeof r === 'number') return r;
+    const { map, f } = r;
+    if (BigInt(f.flags as bigint) & ~BigInt(BPF_F_LOCK)) return -EINVAL;
+    if (map.flags & BPF_F_WRONLY) return -EPERM;
+    const key = this.mem.read(f.key as bigint, map.keySize);
+    const v = map.impl.lookupSyscall(key);
+    if (typeof v === 'number') return v;
+    this.mem.write(f.value as bigint, v);
+    return 0;
+  }
+
+  private mapUpdateElem(a: Uint8Array): number {
+    const r = this.mapOfAttr(a, 'map_elem');
+    if (typeof r === 'number') return r;
+    const { map, f } = r;
+    if (map.flags & BPF_F_RDONLY || map.frozen) return -EPERM;
+    const key = this.mem.read(f.key as bigint, map.keySize);
+    const value = this.mem.read(f.value as bigint, this.syscallValueSize(map));
+    return map.impl.updateElem(key, value, Number(f.flags as bigint), true);
+  }
+
+  private mapDeleteElem(a: Uint8Array): number {
+    const r = this.mapOfAttr(a, 'map_elem');
+    if (typeof r === 'number') return r;
+    const { map, f } = r;
+    if (map.flags & BPF_F_RDONLY || map.frozen) return -EPERM;
+    return map.impl.deleteElem(this.mem.read(f.key as bigint, map.keySize));
+  }
+
+  private mapGetNextKey(a: Uint8Array): number {
+    const r = this.mapOfAttr(a, 'map_next_key');
+    if (typeof r === 'number') return r;
+    const { map, f } = r;
+    if (map.flags & BPF_F_WRONLY) return -EPERM;
+    const key = (f.key as bigint) === 0n ? undefined : this.mem.read(f.key as bigint, map.keySize);
+    const next = map.impl.getNextKey(key);
+    if (typeof next === 'number') return next;
+    this.mem.write(f.next_key as bigint, next);
+    return 0;
+  }
+
+  private mapFreeze(a: Uint8Array): number {
+    if (!checkAttrTail(a, 'map_freeze')) return -EINVAL;
+    const fd = readAttr(a, 'map_freeze').map_fd as number;
+    const map = this.mapFromFd(fd);
+    if (!map) return this.files.get(fd) ? -EINVAL : -EBADF;
+    if (map.frozen) return -EBUSY;
+    map.frozen = true;
+    writeBpfMapStruct(this.mem, map);
+    return 0;
+  }
+
+  /** Bytes the syscall moves for one value: per-CPU maps move every CPU's, each rounded to 8. */
+  syscallValueSize(map: BpfMap): number {
+    return map.type === 5 || map.type === 6 ? ((map.valueSize + 7) & ~7) * this.nrCpus : map.valueSize;
+  }
+
+  // --- programs ----------------------------------------------------------------------------
+
+  private progLoad(a: Uint8Array): number {
+    if (!checkAttrTail(a, 'prog_load')) return -EINVAL;
+    const f = readAttr(a, 'prog_load');
+    const type = f.prog_type as number;
+    const info = PROG_TYPES[type];
+    if (!info) return -EINVAL;
+    if ((f.prog_flags as number) & ~0x3) return -EINVAL; // BPF_F_STRICT_ALIGNMENT | BPF_F_ANY_ALIGNMENT
+    const insnCnt = f.insn_cnt as number;
+    if (insnCnt === 0 || insnCnt > 1_000_000) return -E2BIG;
+    const logLevel = f.log_level as number, logSize = f.log_size as number, logBuf = f.log_buf as bigint;
+    // The log attrs must be all set or all unset (bpf_verifier_log_attr_valid, v5.5).
+    if ((logLevel || logBuf || logSize) && (logSize < LOG_MIN || logSize > LOG_MAX || !logLevel || !logBuf || logLevel & ~7)) return -EINVAL;
+    if (!info.tracing && (f.attach_btf_id || f.attach_prog_fd)) return -EINVAL;
+    if (f.prog_ifindex) return -EINVAL;
+    const license = this.mem.readCString(f.license as bigint, 128);
+    const insns = decode(this.mem.read(f.insns as bigint, insnCnt * 8));
+    const log: string[] = [];
+    const fail = (errno: number, msg: string): number => {
+      log.push(msg);
+      if (logLevel) this.writeLog(logBuf, logSize, log);
+      return -errno;
+    };
+    const bad = checkStructure(insns);
+    if (bad) return fail(bad.errno, bad.msg);
+    let btf: BtfObj | undefined;
+    if (f.prog_btf_fd) {
+      btf = this.btfFromFd(f.prog_btf_fd as number);
+      if (!btf) return fail(EBADF, `invalid btf_fd ${f.prog_btf_fd}`);
+    }
+    // Maps referenced by ld_imm64 (BPF_PSEUDO_MAP_FD / _VALUE): each used map holds a reference.
+    const used: BpfMap[] = [];
+    const resolve = (insn: Insn, next: Insn): bigint | number => {
+      const map = this.mapFromFd(insn.imm);
+      if (!map) return -EBADF;
+      if (!used.includes(map)) used.push(map);
+      if (insn.src === BPF_PSEUDO_MAP_FD) return map.kaddr;
+      if (insn.src === BPF_PSEUDO_MAP_VALUE) {
+        const base = map.impl.lookupElem(new Uint8Array(4));
+        if (base === undefined || map.type !== 2 || next.imm < 0 || next.imm >= map.valueSize) return -EINVAL;
+        return base + BigInt(next.imm);
+      }
+      return -EINVAL;
+    };
+    for (let i = 0; i < insns.length; i++) {
+      const ins = insns[i]!;
+      if (!isLdImm64(ins) || ins.src === 0) continue;
+      if (ins.src !== BPF_PSEUDO_MAP_FD && ins.src !== BPF_PSEUDO_MAP_VALUE) return fail(EINVAL, 'unrecognized bpf_ld_imm64 insn');
+      const v = resolve(ins, insns[i + 1]!);
+      if (typeof v === 'number') return fail(-v, v === -EBADF ? `fd ${ins.imm} is not pointing to valid bpf_map` : `invalid access to map value pointer`);
+      i++;
+    }
+    let prog;
+    try {
+      prog = this.rt.load(insns, {
+        name: f.prog_name as string, helpers: this.helpers,
+        resolveLdImm64: (insn, next) => resolve(insn, next),
+      });
+    } catch (e) {
+      if (e instanceof BpfLoadError) return fail(-e.errno, e.message);
+      throw e;
+    }
+    const obj: BpfProgObj = {
+      id: 0, type, expectedAttachType: f.expected_attach_type as number, attachBtfId: f.attach_btf_id as number,
+      prog, maps: used, btf, gplCompatible: isGplCompatible(license), loadTime: this.kernel.clock.ktimeGetNs(),
+      uid: this.kernel.current.cred.uid, refcnt: 0, runCnt: 0n, runTimeNs: 0n,
+    };
+    const id = this.progs.allocCyclic(obj);
+    if (id === undefined) { this.rt.free(prog); return -ENOSPC; }
+    obj.id = id;
+    for (const m of used) m.refcnt++;
+    if (btf) btf.refcnt++;
+    if (logLevel) this.writeLog(logBuf, logSize, log);
+    return this.newProgFd(obj);
+  }
+
+  private writeLog(buf: bigint, size: number, lines: string[]): void {
+    const text = Buffer.from(lines.map((l) => `${l}\n`).join(''), 'utf8').subarray(0, size - 1);
+    const out = new Uint8Array(text.length + 1);
+    out.set(text);
+    this.mem.write(buf, out);
+  }
+
+  /** Runs a program as BPF_PROG_RUN does, with stats when kernel.bpf_stats_enabled is on. */
+  runProg(p: BpfProgObj, ctx: bigint, engine: 'jit' | 'interp' = p.prog.jit ? 'jit' : 'interp'): bigint {
+    const t0 = this.statsEnabled ? this.kernel.clock.ktimeGetNs() : 0n;
+    const r = this.rt.run(p.prog, [ctx], engine).r0;
+    if (this.statsEnabled) {
+      p.runCnt++;
+      p.runTimeNs += this.kernel.clock.ktimeGetNs() - t0;
+    }
+    return r;
+  }
+
+  private progTestRun(a: Uint8Array, uattr: bigint): number {
+    if (!checkAttrTail(a, 'test')) return -EINVAL;
+    const f = readAttr(a, 'test');
+    const p = this.progFromFd(f.prog_fd as number);
+    if (!p) return this.files.get(f.prog_fd as number) ? -EINVAL : -EBADF;
+    return testRun(this, p, f, uattr);
+  }
+
+  writeTestResult(uattr: bigint, name: string, v: number): void { writeAttrU32(this.mem, uattr, 'test', name, v); }
+
+  // --- ids ---------------------------------------------------------------------------------
+
+  private getNextId<T>(a: Uint8Array, uattr: bigint, idr: Idr<T>): number {
+    if (!checkAttrTail(a, 'get_id') || readAttr(a, 'get_id').open_flags) return -EINVAL;
+    const next = idr.getNext(readAttr(a, 'get_id').start_id as number);
+    if (!next) return -ENOENT;
+    writeAttrU32(this.mem, uattr, 'get_id', 'next_id', next.id);
+    return 0;
+  }
+
+  private byIdAttr(a: Uint8Array): { id: number } | number {
+    if (!checkAttrTail(a, 'get_id')) return -EINVAL;
+    const f = readAttr(a, 'get_id');
+    if ((f.open_flags as number) & ~OBJ_FLAG_MASK) return -EINVAL;
+    return { id: f.start_id as number };
+  }
+
+  private progGetFdById(a: Uint8Array): number {
+    const r = this.byIdAttr(a);
+    if (typeof r === 'number') return r;
+    const p = this.progs.find(r.id);
+    return p ? this.newProgFd(p) : -ENOENT;
+  }
+
+  private mapGetFdById(a: Uint8Array): number {
+    const r = this.byIdAttr(a);
+    if (typeof r === 'number') return r;
+    const m = this.maps.find(r.id);
+    return m ? this.newMapFd(m) : -ENOENT;
+  }
+
+  private btfGetFdById(a: Uint8Array): number {
+    const r = this.byIdAttr(a);
+    if (typeof r === 'number') return r;
+    const b = this.btfs.find(r.id);
+    return b ? this.newBtfFd(b) : -ENOENT;
+  }
+
+  // --- info ----------------------------------------------------------------------------------
+
+  private objGetInfoByFd(a: Uint8Array, uattr: bigint): number {
+    if (!checkAttrTail(a, 'info')) return -EINVAL;
+    const f = readAttr(a, 'info');
+    const file = this.files.get(f.bpf_fd as number);
+    if (!file) return -EBADF;
+    const uinfo = f.info as bigint, ulen = f.info_len as number;
+    const r = file.name === ANON_PROG ? progInfo(this, file.priv as BpfProgObj, uinfo, ulen)
+      : file.name === ANON_MAP ? mapInfo(this, file.priv as BpfMap, uinfo, ulen)
+      : file.name === ANON_BTF ? btfInfo(this, file.priv as BtfObj, uinfo, ulen)
+      : -EINVAL;
+    if (r < 0) return r;
+    writeAttrU32(this.mem, uattr, 'info', 'info_len', r);
+    return 0;
+  }
+
+  // --- BTF -----------------------------------------------------------------------------------
+
+  private btfLoad(a: Uint8Array): number {
+    if (!checkAttrTail(a, 'btf_load')) return -EINVAL;
+    const f = readAttr(a, 'btf_load');
+    const size = f.btf_size as number;
+    // BTF_MAX_SIZE (16 MiB) in v5.5; a header's worth at least.
+    if (size > 16 * 1024 * 1024) return -E2BIG;
+    if (size < 24) return -EINVAL;
+    const logLevel = f.btf_log_level as number, logSize = f.btf_log_size as number, logBuf = f.btf_log_buf as bigint;
+    if ((logLevel || logBuf || logSize) && (logSize < LOG_MIN || logSize > LOG_MAX || !logLevel || !logBuf)) return -EINVAL;
+    const data = this.mem.read(f.btf as bigint, size);
+    let btf: Btf;
+    try {
+      btf = new Btf(data);
+    } catch (e) {
+      if (e instanceof BtfError) {
+        if (logLevel) this.writeLog(logBuf, logSize, [e.message]);
+        return e.errno;
+      }
+      throw e;
+    }
+    const obj: BtfObj = { id: 0, btf, data, refcnt: 0 };
+    const id = this.btfs.allocCyclic(obj);
+    if (id === undefined) return -ENOSPC;
+    obj.id = id;
+    return this.newBtfFd(obj);
+  }
+}
+
+function layoutOf(cmd: number): keyof typeof ATTR_FIELDS {
+  switch (cmd) {
+    case BPF_MAP_CREATE: return 'map_create';
+    case BPF_MAP_LOOKUP_ELEM: case BPF_MAP_UPDATE_ELEM: case BPF_MAP_DELETE_ELEM: return 'map_elem';
+    case BPF_MAP_GET_NEXT_KEY: return 'map_next_key';
+    case BPF_PROG_LOAD: return 'prog_load';
+    case BPF_PROG_TEST_RUN: return 'test';
+    case BPF_OBJ_GET_INFO_BY_FD: return 'info';
+    case BPF_BTF_LOAD: return 'btf_load';
+    case BPF_MAP_FREEZE: return 'map_freeze';
+    default: return 'get_id';
+  }
+}
+
+/** license_is_gpl_compatible() (include/linux/license.h). */
+export function isGplCompatible(license: string): boolean {
+  return ['GPL', 'GPL v2', 'GPL and additional rights', 'Dual BSD/GPL', 'Dual MIT/GPL', 'Dual MPL/GPL'].includes(license);
+}
+
+export { ENOTSUPP as BPF_ENOTSUPP };

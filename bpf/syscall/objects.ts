@@ -1,0 +1,37 @@
+/**
+ * @fileoverview The objects bpf() hands out as fds: programs, maps and BTF, each with an id from
+ * its idr and a reference count. An object lives while an fd, a program (for maps), a link or
+ * an attachment holds it; when the last reference goes its id is freed and its memory returned.
+ */
+import type { BpfProg } from '../prog.ts';
+import type { BpfMap } from '../maps/map.ts';
+import type { Btf } from '../btf/btf.ts';
+
+export interface BpfProgObj {
+  id: number;
+  readonly type: number;
+  readonly expectedAttachType: number;
+  readonly attachBtfId: number;
+  readonly prog: BpfProg;
+  /** Maps the program uses (each holds a reference). */
+  readonly maps: BpfMap[];
+  readonly btf: BtfObj | undefined;
+  readonly gplCompatible: boolean;
+  readonly loadTime: bigint;
+  readonly uid: number;
+  refcnt: number;
+  /** bpf_prog_stats (kept only while kernel.bpf_stats_enabled). */
+  runCnt: bigint;
+  runTimeNs: bigint;
+}
+
+export interface BtfObj {
+  id: number;
+  readonly btf: Btf;
+  readonly data: Uint8Array;
+  refcnt: number;
+}
+
+/** File names of the anon inodes, as /proc/PID/fdinfo and ls -l /proc/PID/fd show them. */
+export const ANON_PROG = 'bpf-prog', ANON_MAP = 'bpf-map', ANON_BTF = 'btf', ANON_LINK = 'bpf-link';
+export type { BpfMap };
