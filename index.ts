@@ -8,6 +8,10 @@ import { loadDisassembler, formatInsn, type Disassembler, type Insn } from './em
 import { makeFaultLocator } from './emulator/faultloc.ts';
 import { BpfRuntime } from './bpf/prog.ts';
 import { BpfSubsystem } from './bpf/syscall/bpf.ts';
+import { BtfExt } from './bpf/btf/btf_ext.ts';
+import { coreResolver } from './bpf/libbpf/core_patch.ts';
+import type { ObjectLoadOptions } from './bpf/libbpf/load.ts';
+import type { BtfExtSections } from './bpf/libbpf/object.ts';
 import { x86_64 } from './arch/x86_64/jit.ts';
 
 export { Kernel, UnknownSymbolError } from './kernel/kernel.ts';
@@ -31,6 +35,8 @@ export interface System {
   readonly bpf: BpfRuntime;
   /** The bpf() system call surface: objects with ids, fds and refcounts. */
   readonly bpfSys: BpfSubsystem;
+  /** What BpfObject.open/load need from this kernel: its BTF, CO-RE, .BTF.ext parsing. */
+  readonly objectLoadOptions: ObjectLoadOptions;
   /** Disassembles `len` bytes (default: the symbol's size) at an address or kernel symbol. */
   disasm(at: string | bigint, len?: number): Insn[];
   /**
@@ -75,9 +81,18 @@ export async function boot(opts: Omit<BootOptions, 'faultLocator'> = {}): Promis
   };
   const bpf = new BpfRuntime(kernel, x86_64);
   const bpfSys = new BpfSubsystem(kernel, bpf);
+  const objectLoadOptions: ObjectLoadOptions = { vmlinuxBtf: btf, core: coreResolver(btf), ext: parseBtfExt };
   return {
-    kernel, btf, disassembler, disasm, callFunc, bpf, bpfSys,
+    kernel, btf, disassembler, disasm, callFunc, bpf, bpfSys, objectLoadOptions,
     disasmText: (at, len) => disasm(at, len).map((i) => formatInsn(i, (a) => kernel.symbolize(a))).join('\n'),
     close: () => kernel.close(),
   };
+}
+
+/** .BTF.ext records by section, as the object loader takes them. */
+function parseBtfExt(data: Uint8Array, btf: Btf): BtfExtSections {
+  const ext = new BtfExt(data, btf);
+  const bySec = <R>(info: { sections: { secName: string; records: R[] }[] }): Map<string, R[]> =>
+    new Map(info.sections.map((s) => [s.secName, s.records]));
+  return { funcInfo: bySec(ext.funcInfo), lineInfo: bySec(ext.lineInfo), coreRelos: bySec(ext.coreRelos) };
 }

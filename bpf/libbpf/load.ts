@@ -12,7 +12,7 @@ import { BTF_KIND, type Btf } from '../btf/btf.ts';
 import { openObject, ObjectError, type ObjectSpec, type ProgramSpec, type MapSpec, type BtfExtSections, type CoreReloRec } from './object.ts';
 
 /** Applies one CO-RE relocation to an instruction, or explains why it cannot. */
-export type CoreResolver = (prog: ProgramSpec, relo: CoreReloRec, insn: Insn, next: Insn | undefined) => void;
+export type CoreResolver = (local: Btf, prog: ProgramSpec, relo: CoreReloRec, insn: Insn, next: Insn | undefined) => void;
 
 export interface LoadedMap { spec: MapSpec; fd: number; id: number }
 export interface LoadedProgram { spec: ProgramSpec; fd: number; id: number }
@@ -118,8 +118,8 @@ export class BpfObject {
       else { ins.src = BPF_PSEUDO_MAP_VALUE; next.imm = r.valueOff; }
     }
     for (const relo of p.coreRelos) {
-      if (!opts.core) throw new ObjectError(`program '${p.name}': CO-RE relocation at insn ${relo.insnOff} but no kernel BTF to resolve it`);
-      opts.core(p, relo, insns[relo.insnOff]!, insns[relo.insnOff + 1]);
+      if (!opts.core || !this.spec.btf) throw new ObjectError(`program '${p.name}': CO-RE relocation at insn ${relo.insnOff} but no kernel BTF to resolve it`);
+      opts.core(this.spec.btf, p, relo, insns[relo.insnOff]!, insns[relo.insnOff + 1]);
     }
     let attachBtfId = 0;
     if (p.def.attachBtf) {

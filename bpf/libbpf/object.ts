@@ -178,6 +178,9 @@ export function openObject(bytes: Uint8Array, objName: string, ext?: (btfExt: Ui
       };
       applyRelocs(relocsOf(sec), start, len, 0, sec.name);
       addExt(prog, extRecs, sec.name, start, len, 0);
+      // The kernel wants func/line info in increasing instruction order.
+      prog.funcInfo.sort((a, b) => a.insnOff - b.insnOff);
+      prog.lineInfo.sort((a, b) => a.insnOff - b.insnOff);
       programs.push(prog);
     }
   }

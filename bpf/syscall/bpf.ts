@@ -48,6 +48,8 @@ export class BpfSubsystem {
   readonly helpers: readonly HelperDef[];
   /** sysctl kernel.bpf_stats_enabled (the bpf_stats_enabled_key static key). */
   statsEnabled = false;
+  /** sysctl net.core.bpf_jit_enable: programs are JIT-compiled at load, else interpreted. */
+  jitEnabled = true;
   readonly nrCpus = 1;
   private scratch: bigint;
   private readonly commands: Readonly<Record<number, Handler>>;
@@ -342,7 +344,7 @@ export class BpfSubsystem {
     let prog;
     try {
       prog = this.rt.load(insns, {
-        name: f.prog_name as string, helpers: this.helpers,
+        name: f.prog_name as string, helpers: this.helpers, jit: this.jitEnabled,
         resolveLdImm64: (insn, next) => resolve(insn, next),
       });
     } catch (e) {

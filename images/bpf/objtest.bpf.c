@@ -5,10 +5,11 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 
-struct net_device;
+/* Only the fields this program reads, at other offsets than the kernel's: CO-RE relocates
+ * them to the kernel image's layout (len at 8, protocol at 12). */
 struct sk_buff {
-	unsigned char *data;
 	unsigned int len;
+	unsigned short protocol;
 } __attribute__((preserve_access_index));
 
 struct {
@@ -43,11 +44,17 @@ int xdp_count(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
+/* Reads skb->len and skb->protocol of the sk_buff whose address user space left in skb_addr. */
+__u64 skb_addr = 0;
+__u32 seen_proto = 0;
+
 SEC("kprobe/eth_type_trans")
 int probe_skb(struct pt_regs *regs)
 {
-	struct sk_buff *skb = (struct sk_buff *)0;
+	struct sk_buff *skb = (struct sk_buff *)skb_addr;
+
 	last_len = BPF_CORE_READ(skb, len);
+	seen_proto = BPF_CORE_READ(skb, protocol);
 	return 0;
 }
 
