@@ -41,6 +41,7 @@ int xdp_count(struct xdp_md *ctx)
 	else
 		bpf_map_update_elem(&counts, &key, &one, BPF_ANY);
 	last_len = scale(ctx->data_end - ctx->data);
+	bpf_printk("xdp_count: run %llu, len %u", runs, (__u32)(ctx->data_end - ctx->data));
 	return XDP_PASS;
 }
 
