@@ -122,10 +122,12 @@ export class BpfRuntime {
       const r = h.fn(a, b, c, d, e);
       return typeof r === 'bigint' ? r : BigInt(typeof r === 'boolean' ? Number(r) : r ?? 0);
     }]));
-    return bpfRun({ insns: prog.insns }, args, {
+    const r = bpfRun({ insns: prog.insns }, args, {
       mem: this.kernel.machine.mem, stack: this.interpStack, helpers,
       resolveLdImm64: (_insn, pc) => prog.ldImm64.get(pc)!,
     });
+    this.kernel.clock.instructions(r.insns); // virtual time advances with the instructions run
+    return r;
   }
 
   /** The native entry point of a helper (one per definition, made on first use). */

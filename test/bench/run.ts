@@ -5,7 +5,9 @@ import { report } from './util.ts';
 import { machineBench } from './machine.bench.ts';
 import { interpBench } from './interp.bench.ts';
 import { bpfBench } from './bpf.bench.ts';
+import { objectsBench } from './objects.bench.ts';
 
 report(await machineBench());
 report(await interpBench());
 report(await bpfBench());
+report(await objectsBench());
