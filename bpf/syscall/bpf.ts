@@ -30,7 +30,7 @@ import { testRun } from './test_run.ts';
 import { progInfo, mapInfo, btfInfo } from './info.ts';
 
 export const EPERM = 1, ENOENT = 2, E2BIG = 7, EBADF = 9, ENOMEM = 12, EACCES = 13, EFAULT = 14, EBUSY = 16;
-export const EINVAL = 22, ENOSPC = 28, ENOTSUPP = 524;
+export const EINVAL = 22, ENOSPC = 28, EBADFD = 77, ENOTSUPP = 524;
 
 /** The verifier log limits of v5.5: log_size >= 128 and < UINT_MAX >> 2 when logging. */
 const LOG_MIN = 128, LOG_MAX = 0xffffffff >>> 2;
@@ -396,8 +396,9 @@ export class BpfSubsystem {
   // --- ids ---------------------------------------------------------------------------------
 
   private getNextId<T>(a: Uint8Array, uattr: bigint, idr: Idr<T>): number {
-    if (!checkAttrTail(a, 'get_id') || readAttr(a, 'get_id').open_flags) return -EINVAL;
-    const next = idr.getNext(readAttr(a, 'get_id').start_id as number);
+    const start = readAttr(a, 'get_id').start_id as number;
+    if (!checkAttrTail(a, 'get_id') || readAttr(a, 'get_id').open_flags || start >= 0x7fffffff) return -EINVAL;
+    const next = idr.getNext(start);
     if (!next) return -ENOENT;
     writeAttrU32(this.mem, uattr, 'get_id', 'next_id', next.id);
     return 0;
@@ -437,7 +438,7 @@ export class BpfSubsystem {
     if (!checkAttrTail(a, 'info')) return -EINVAL;
     const f = readAttr(a, 'info');
     const file = this.files.get(f.bpf_fd as number);
-    if (!file) return -EBADF;
+    if (!file) return -EBADFD; // fdget failing is -EBADFD here, unlike the other commands
     const uinfo = f.info as bigint, ulen = f.info_len as number;
     const r = file.name === ANON_PROG ? progInfo(this, file.priv as BpfProgObj, uinfo, ulen)
       : file.name === ANON_MAP ? mapInfo(this, file.priv as BpfMap, uinfo, ulen)

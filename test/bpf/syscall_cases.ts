@@ -87,10 +87,11 @@ export const CASES: SyscallCase[] = [
   { name: 'test run: bad fd', cmd: BPF_PROG_TEST_RUN, fields: { prog_fd: 999 }, errno: EBADF },
   { name: 'test run: packet shorter than ETH_HLEN', cmd: BPF_PROG_TEST_RUN, fields: { prog_fd: '$prog', data_in: '$value', data_size_in: 8 }, errno: EINVAL },
   { name: 'test run: fd of a map', cmd: BPF_PROG_TEST_RUN, fields: { prog_fd: '$array', data_in: '$value', data_size_in: 64 }, errno: EINVAL },
-  { name: 'get next id: past the last', cmd: BPF_PROG_GET_NEXT_ID, fields: { start_id: 0x7fffffff }, errno: ENOENT },
+  { name: 'get next id: start_id INT_MAX', cmd: BPF_PROG_GET_NEXT_ID, fields: { start_id: 0x7fffffff }, errno: EINVAL },
+  { name: 'get next id: past the last', cmd: BPF_PROG_GET_NEXT_ID, fields: { start_id: 0x7ffffffe }, errno: ENOENT },
   { name: 'get fd by id: absent id', cmd: BPF_MAP_GET_FD_BY_ID, fields: { start_id: 0x7ffffffe }, errno: ENOENT },
   { name: 'get fd by id: bad open_flags', cmd: BPF_PROG_GET_FD_BY_ID, fields: { start_id: 1, open_flags: 0x100 }, errno: EINVAL },
-  { name: 'info: bad fd', cmd: BPF_OBJ_GET_INFO_BY_FD, fields: { bpf_fd: 999, info_len: 8, info: '$value' }, errno: EBADF },
+  { name: 'info: bad fd (-EBADFD, not -EBADF)', cmd: BPF_OBJ_GET_INFO_BY_FD, fields: { bpf_fd: 999, info_len: 8, info: '$value' }, errno: 77 },
   { name: 'btf load: garbage', cmd: BPF_BTF_LOAD, fields: { btf: '$value', btf_size: 64 }, errno: EINVAL },
 ];
 
