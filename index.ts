@@ -13,6 +13,9 @@ import { coreResolver } from './bpf/libbpf/core_patch.ts';
 import type { ObjectLoadOptions } from './bpf/libbpf/load.ts';
 import type { BtfExtSections } from './bpf/libbpf/object.ts';
 import { x86_64 } from './arch/x86_64/jit.ts';
+import { x86_64Trampoline } from './arch/x86_64/trampoline.ts';
+import { emitProgEnterExit, staticKeyInsn } from './arch/x86_64/prog_enter.ts';
+import type { BpfArch } from './bpf/arch.ts';
 
 export { Kernel, UnknownSymbolError } from './kernel/kernel.ts';
 export { Machine, GuestFault } from './emulator/machine.ts';
@@ -79,8 +82,9 @@ export async function boot(opts: Omit<BootOptions, 'faultLocator'> = {}): Promis
       (rt.kind === BTF_KIND.ENUM && rt.enumValues!.some((v) => v.value < 0n));
     return { ret: signed ? BigInt.asIntN(bits, rax) : BigInt.asUintN(bits, rax), retType };
   };
-  const bpf = new BpfRuntime(kernel, x86_64);
-  const bpfSys = new BpfSubsystem(kernel, bpf);
+  const arch: BpfArch = { ...x86_64, trampoline: x86_64Trampoline, progEnterExit: emitProgEnterExit, staticKeyInsn };
+  const bpf = new BpfRuntime(kernel, arch);
+  const bpfSys = new BpfSubsystem(kernel, bpf, { vmlinuxBtf: btf });
   const objectLoadOptions: ObjectLoadOptions = { vmlinuxBtf: btf, core: coreResolver(btf), ext: parseBtfExt };
   return {
     kernel, btf, disassembler, disasm, callFunc, bpf, bpfSys, objectLoadOptions,

@@ -38,4 +38,65 @@ export interface BpfArch {
   readonly name: string;
   /** Compiles; `place(size)` gives the address the final pass emits for. */
   jitCompile(input: JitInput, place: (size: number) => bigint): JitImage;
+  /** The BPF trampoline's machine code (absent: fentry/fexit cannot attach). */
+  readonly trampoline?: BpfArchTrampoline;
+  /** __bpf_prog_enter/exit as guest code with the stats static key (see arch/x86_64/prog_enter.ts). */
+  readonly progEnterExit?: (base: bigint, nativeEnter: bigint, nativeExit: bigint) => ProgEnterExitCode;
+  readonly staticKeyInsn?: (site: bigint, target: bigint | undefined) => Uint8Array;
+}
+
+export interface ProgEnterExitCode {
+  bytes: Uint8Array;
+  enter: number;
+  enterKey: number;
+  enterStats: number;
+  exit: number;
+  exitKey: number;
+  exitStats: number;
+}
+
+/** struct btf_func_model: what the trampoline needs to know of the traced function. */
+export interface BtfFuncModel {
+  retSize: number;
+  nrArgs: number;
+  argSize: number[];
+}
+
+/** BPF_TRAMP_F_* (include/linux/bpf.h, v5.5). */
+export const BPF_TRAMP_F_RESTORE_REGS = 1 << 0;
+export const BPF_TRAMP_F_CALL_ORIG = 1 << 1;
+export const BPF_TRAMP_F_SKIP_FRAME = 1 << 2;
+
+/** A program as the trampoline calls it. */
+export interface TrampProg {
+  /** bpf_func: the JIT image's entry (or, not JITed, the interpreter entry point). */
+  bpfFunc: bigint;
+  /** The guest address standing for `struct bpf_prog *` (passed to __bpf_prog_exit). */
+  progAddr: bigint;
+  /** Not JITed: the address of its instructions, passed in rsi to the interpreter entry. */
+  insnsi?: bigint;
+}
+
+export interface TrampolineInput {
+  /** Where the image will run (rel32 calls are computed from it). */
+  image: bigint;
+  /** Bytes available (half a page). */
+  size: number;
+  model: BtfFuncModel;
+  flags: number;
+  fentry: readonly TrampProg[];
+  fexit: readonly TrampProg[];
+  /** The traced function's entry (its 5-byte nop site). */
+  origCall: bigint;
+  bpfProgEnter: bigint;
+  bpfProgExit: bigint;
+}
+
+export type BPF_MOD = 'call' | 'jump';
+
+export interface BpfArchTrampoline {
+  /** arch_prepare_bpf_trampoline: the image bytes, or a negative errno. */
+  archPrepareBpfTrampoline(input: TrampolineInput): Uint8Array | number;
+  /** The 5-byte instruction bpf_arch_text_poke writes: `call`/`jmp target` at ip, or the nop (target undefined). */
+  textPokeInsn(ip: bigint, type: BPF_MOD, target: bigint | undefined): Uint8Array | number;
 }

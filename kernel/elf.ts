@@ -5,7 +5,8 @@
 
 export const PT_LOAD = 1;
 export const PF_X = 1, PF_W = 2, PF_R = 4;
-export const SHT_SYMTAB = 2, SHT_NOBITS = 8;
+export const SHT_SYMTAB = 2, SHT_RELA = 4, SHT_NOBITS = 8, SHT_REL = 9;
+export const SHF_WRITE = 1n, SHF_ALLOC = 2n, SHF_EXECINSTR = 4n;
 export const STT_NOTYPE = 0, STT_OBJECT = 1, STT_FUNC = 2, STT_SECTION = 3, STT_FILE = 4;
 export const STB_LOCAL = 0, STB_GLOBAL = 1, STB_WEAK = 2;
 export const SHN_UNDEF = 0, SHN_ABS = 0xfff1;
@@ -13,6 +14,7 @@ export const SHN_UNDEF = 0, SHN_ABS = 0xfff1;
 export interface ElfSegment { type: number; flags: number; offset: number; vaddr: bigint; filesz: number; memsz: number; align: bigint }
 export interface ElfSection { index: number; name: string; type: number; flags: bigint; addr: bigint; offset: number; size: number; link: number; info: number; entsize: number }
 export interface ElfSymbol { name: string; value: bigint; size: number; type: number; bind: number; shndx: number }
+export interface ElfReloc { offset: bigint; sym: number; type: number; addend: bigint }
 
 /** A malformed ELF file: the message names the field and the offset. */
 export class ElfError extends Error {
@@ -95,6 +97,19 @@ export class ElfFile {
   segmentData(seg: ElfSegment): Uint8Array {
     this.check(seg.offset, seg.filesz, 'segment');
     return this.bytes.subarray(seg.offset, seg.offset + seg.filesz);
+  }
+
+  /** The relocations of a SHT_REL/SHT_RELA section (sh_info names the section they apply to). */
+  relocations(sec: ElfSection): ElfReloc[] {
+    if (sec.type !== SHT_REL && sec.type !== SHT_RELA) throw new ElfError(`section ${sec.name} is not a relocation section`);
+    const ent = sec.type === SHT_RELA ? 24 : 16;
+    this.check(sec.offset, sec.size, sec.name);
+    const out: ElfReloc[] = [];
+    for (let o = sec.offset; o + ent <= sec.offset + sec.size; o += ent) {
+      const info = this.u64(o + 8);
+      out.push({ offset: this.u64(o), sym: Number(info >> 32n), type: Number(info & 0xffffffffn), addend: sec.type === SHT_RELA ? this.dv.getBigInt64(o + 16, true) : 0n });
+    }
+    return out;
   }
 
   /** Entries of .symtab (index 0, the null symbol, included so indexes match relocations). */

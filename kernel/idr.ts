@@ -38,4 +38,6 @@ export class Idr<T> {
   }
 
   get size(): number { return this.map.size; }
+
+  values(): IterableIterator<T> { return this.map.values(); }
 }

@@ -42,8 +42,7 @@ export interface BtfExtSection<R> { secNameOff: number; secName: string; records
 export interface BtfExtInfo<R> { recSize: number; sections: BtfExtSection<R>[] }
 
 const HDR_MIN = 8; // offsetofend(struct btf_ext_header, hdr_len)
-const HDR_V1 = 24; // up to line_info_len
-const HDR_CORE = 32; // with core_relo_off/len
+const HDR_CORE = 32; // offsetofend(struct btf_ext_header, core_relo_len)
 
 /** A parsed .BTF.ext; `btf` is the object's .BTF, whose strings it uses. */
 export class BtfExt {
@@ -121,6 +120,3 @@ export class BtfExt {
     return { funcInfo: pick(this.funcInfo), lineInfo: pick(this.lineInfo), coreRelos: pick(this.coreRelos) };
   }
 }
-
-/** HDR_V1 is the short header (no core_relo fields): exported for builders of test data. */
-export const BTF_EXT_HDR_LEN = { V1: HDR_V1, CORE: HDR_CORE } as const;

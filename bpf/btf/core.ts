@@ -16,8 +16,9 @@
  *     ids/size/existence, enumerator existence/value.
  *
  * No match leaves FIELD_EXISTS/TYPE_EXISTS/ENUMVAL_EXISTS (and TYPE_SIZE/TYPE_ID_TARGET) at 0;
- * for the others libbpf poisons the instruction, and resolveCoreRelo() throws a CoreReloError
- * naming the relocation and what was missing.
+ * for the others libbpf poisons the instruction (a guarded read of a missing field must still
+ * load): the result says `poison` and carries a CoreReloError naming the relocation and what
+ * was missing. Malformed relocations and ambiguous candidates throw (libbpf fails the load).
  */
 import {
   BPF_CORE, BTF_INT_SIGNED, BTF_KIND, isAnyEnum, isComposite, type BpfCoreReloKind, type BtfType,
@@ -404,6 +405,10 @@ export interface CoreReloResult {
   targetSpec: CoreSpec | undefined;
   /** The target type id the relocation resolved to. */
   targetTypeId: number | undefined;
+  /** No target for a kind that needs one (FIELD_BYTE_OFFSET …, ENUMVAL_VALUE): libbpf poisons the instruction. */
+  poison: boolean;
+  /** Why, when `poison`: names the relocation, its local spec and the candidates tried. */
+  error: CoreReloError | undefined;
 }
 
 /** bpf_core_format_spec(): `<byte_off> [53] struct sk_buff.len (0:1 @ offset 8)`. */
@@ -438,8 +443,9 @@ export function coreCandidates(local: Btf, localId: number, targ: Btf): number[]
 
 /**
  * bpf_core_calc_relo_insn(): resolves one relocation of `local` (the program's BTF) against
- * `target` (vmlinux BTF). Throws a CoreReloError when it cannot: a bad access string, an
- * anonymous root type, ambiguous candidates, or (`poison`) no target for a kind that needs one.
+ * `target` (vmlinux BTF). A relocation with no target where one is needed comes back with
+ * `poison` and its `error`; a bad access string, an anonymous root type or ambiguous
+ * candidates throw a CoreReloError.
  */
 export function resolveCoreRelo(local: Btf, relo: CoreRelo, target: Btf, opts: CoreReloOptions = {}): CoreReloResult {
   const prefix = `${opts.progName ? `prog '${opts.progName}': ` : ''}relo #${opts.reloIdx ?? 0}`;
@@ -452,19 +458,25 @@ export function resolveCoreRelo(local: Btf, relo: CoreRelo, target: Btf, opts: C
     if (!(e instanceof SpecError)) throw e;
     throw new CoreReloError(`${prefix}: parsing [${relo.typeId}] ${kindStr(lt)} ${lt.name || '<anon>'} + ${relo.accessStr} failed: ${e.message}`, relo, e.errno);
   }
-  const base = { kind: relo.kind, localSpec, failMemszAdjust: false, origSize: 0, newSize: 0 };
+  const fail = (e: unknown): never => {
+    if (e instanceof SpecError) throw new CoreReloError(`${prefix}: ${formatCoreSpec(localSpec)}: ${e.message}`, relo, e.errno);
+    throw e;
+  };
+  const none = { failMemszAdjust: false, origSize: 0, newSize: 0, targetSpec: undefined, targetTypeId: undefined, poison: false, error: undefined };
   // TYPE_ID_LOCAL needs no target.
   if (relo.kind === BPF_CORE.TYPE_ID_LOCAL) {
     const v = BigInt(relo.typeId);
-    return { ...base, origValue: v, value: v, matched: true, validate: false, targetSpec: undefined, targetTypeId: undefined };
+    return { ...none, kind: relo.kind, localSpec, origValue: v, value: v, matched: true, validate: false };
   }
   if (!lt.name) throw new CoreReloError(`${prefix}: <${CORE_RELO_KIND_STR[relo.kind]}> (${relo.kind}) relocation doesn't support anonymous types`, relo, -EOPNOTSUPP);
 
-  const calc = (spec: CoreSpec | undefined): { res: Omit<CoreReloResult, 'localSpec' | 'kind'> | undefined } => {
+  // bpf_core_calc_relo(): the local value and the target's (undefined: poison).
+  const calc = (spec: CoreSpec | undefined): CoreReloResult => {
+    const base = { ...none, kind: relo.kind, localSpec, matched: !!spec, targetSpec: spec, targetTypeId: spec?.rootTypeId };
     if (isFieldBased(relo.kind)) {
       const orig = calcField(relo.kind, localSpec)!;
       const now = calcField(relo.kind, spec);
-      if (!now) return { res: undefined };
+      if (!now) return { ...base, origValue: orig.val, value: 0n, validate: orig.validate, poison: true };
       let failMemszAdjust = false;
       if (orig.size !== now.size) {
         // Safe size changes: pointers, and unsigned ints (zero-extended either way).
@@ -472,26 +484,16 @@ export function resolveCoreRelo(local: Btf, relo: CoreRelo, target: Btf, opts: C
         const unsignedInt = (t: BtfType): boolean => t.kind === BTF_KIND.INT && t.intEncoding !== BTF_INT_SIGNED;
         failMemszAdjust = !(ot.kind === BTF_KIND.PTR && nt.kind === BTF_KIND.PTR) && !(unsignedInt(ot) && unsignedInt(nt));
       }
-      return {
-        res: {
-          origValue: orig.val, value: now.val, matched: !!spec, validate: orig.validate, origSize: orig.size, newSize: now.size,
-          failMemszAdjust, targetSpec: spec, targetTypeId: spec?.rootTypeId,
-        },
-      };
+      return { ...base, origValue: orig.val, value: now.val, validate: orig.validate, origSize: orig.size, newSize: now.size, failMemszAdjust };
     }
     const orig = calcOther(relo.kind, localSpec)!;
     const now = calcOther(relo.kind, spec);
-    if (!now) return { res: undefined };
-    return {
-      res: {
-        origValue: orig.val, value: now.val, matched: !!spec, validate: orig.validate, origSize: 0, newSize: 0,
-        failMemszAdjust: false, targetSpec: spec, targetTypeId: spec?.rootTypeId,
-      },
-    };
+    if (!now) return { ...base, origValue: orig.val, value: 0n, validate: orig.validate, poison: true };
+    return { ...base, origValue: orig.val, value: now.val, validate: orig.validate };
   };
 
   const cands = coreCandidates(local, relo.typeId, target);
-  let chosen: Omit<CoreReloResult, 'localSpec' | 'kind'> | undefined;
+  let chosen: CoreReloResult | undefined;
   try {
     for (const [i, cand] of cands.entries()) {
       let spec: CoreSpec | undefined;
@@ -502,7 +504,7 @@ export function resolveCoreRelo(local: Btf, relo: CoreRelo, target: Btf, opts: C
         throw e;
       }
       if (!spec) continue;
-      const res = calc(spec).res!; // a matched spec always has a value
+      const res = calc(spec);
       if (!chosen) { chosen = res; continue; }
       // Several candidates (flavors, dedup leftovers) must agree.
       if (spec.bitOffset !== chosen.targetSpec!.bitOffset) {
@@ -510,18 +512,16 @@ export function resolveCoreRelo(local: Btf, relo: CoreRelo, target: Btf, opts: C
       }
       if (res.value !== chosen.value) throw new SpecError(-EINVAL, `relocation decision ambiguity: ${res.value} != ${chosen.value}`);
     }
+    if (chosen) return chosen;
     // No candidate: the *_EXISTS kinds say 0, the others have nothing to give.
-    chosen ??= calc(undefined).res;
-  } catch (e) {
-    if (e instanceof SpecError) throw new CoreReloError(`${prefix}: ${formatCoreSpec(localSpec)}: ${e.message}`, relo, e.errno);
-    throw e;
-  }
-  if (!chosen) {
+    const res = calc(undefined);
+    if (!res.poison) return res;
     const what = isEnumvalBased(relo.kind) ? 'enumerator' : 'field';
     const where = cands.length
       ? `no candidate has it (candidates: ${cands.map((c) => `[${c}] ${kindStr(target.type(c))} ${target.type(c).name}`).join(', ')})`
       : `no ${kindStr(lt)} named '${essentialName(lt.name)}' in the target BTF`;
-    throw new CoreReloError(`${prefix}: ${formatCoreSpec(localSpec)}: target ${what} not found: ${where}`, relo, -EINVAL, true);
+    return { ...res, error: new CoreReloError(`${prefix}: ${formatCoreSpec(localSpec)}: target ${what} not found: ${where}`, relo, -EINVAL, true) };
+  } catch (e) {
+    return fail(e);
   }
-  return { kind: relo.kind, localSpec, ...chosen };
 }

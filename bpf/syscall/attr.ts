@@ -15,6 +15,9 @@ export const BPF_PROG_DETACH = 9, BPF_PROG_TEST_RUN = 10, BPF_PROG_GET_NEXT_ID =
 export const BPF_PROG_GET_FD_BY_ID = 13, BPF_MAP_GET_FD_BY_ID = 14, BPF_OBJ_GET_INFO_BY_FD = 15, BPF_PROG_QUERY = 16;
 export const BPF_RAW_TRACEPOINT_OPEN = 17, BPF_BTF_LOAD = 18, BPF_BTF_GET_FD_BY_ID = 19, BPF_TASK_FD_QUERY = 20;
 export const BPF_MAP_LOOKUP_AND_DELETE_ELEM = 21, BPF_MAP_FREEZE = 22, BPF_BTF_GET_NEXT_ID = 23;
+/** 5.8: stats on while the returned fd is open. */
+export const BPF_ENABLE_STATS = 32;
+export const BPF_STATS_RUN_TIME = 0;
 
 type Field = readonly [name: string, off: number, size: 1 | 2 | 4 | 8 | 16];
 
@@ -38,6 +41,7 @@ export const ATTR_FIELDS: Readonly<Record<string, readonly Field[]>> = {
   btf_load: [['btf', 0, 8], ['btf_log_buf', 8, 8], ['btf_size', 16, 4], ['btf_log_size', 20, 4], ['btf_log_level', 24, 4]],
   raw_tp: [['name', 0, 8], ['prog_fd', 8, 4]],
   map_freeze: [['map_fd', 0, 4]],
+  enable_stats: [['type', 0, 4]],
 };
 
 /** A command's attr: numeric fields as bigint (u64) or number (u32), names as strings. */

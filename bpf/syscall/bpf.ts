@@ -18,14 +18,20 @@ import { checkStructure } from '../check.ts';
 import { BpfMap, BPF_F_LOCK, BPF_F_RDONLY, BPF_F_WRONLY, type MapAttr } from '../maps/map.ts';
 import { createMap, freeMap, writeBpfMapStruct } from '../maps/types.ts';
 import { bpfHelpers } from '../helpers/index.ts';
-import { PROG_TYPES } from '../prog_types.ts';
+import { PROG_TYPES, BPF_PROG_TYPE_TRACING, BPF_TRACE_FENTRY, BPF_TRACE_FEXIT } from '../prog_types.ts';
+import { BTF_KIND } from '../btf/btf.ts';
+import { btfDistillFuncProto, FuncModelError } from '../btf_func_model.ts';
+import { checkTracingCtx } from '../tracing_ctx.ts';
+import { TrampolineManager, type TrampLinkable } from '../trampoline.ts';
+import { encode } from '../isa/insn.ts';
 import {
   BPF_ATTR_SIZE, ATTR_FIELDS, readAttr, checkAttrTail, writeAttrU32, type Attr,
   BPF_MAP_CREATE, BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM, BPF_MAP_GET_NEXT_KEY, BPF_PROG_LOAD,
   BPF_PROG_TEST_RUN, BPF_PROG_GET_NEXT_ID, BPF_MAP_GET_NEXT_ID, BPF_PROG_GET_FD_BY_ID, BPF_MAP_GET_FD_BY_ID,
   BPF_OBJ_GET_INFO_BY_FD, BPF_BTF_LOAD, BPF_BTF_GET_FD_BY_ID, BPF_MAP_FREEZE, BPF_BTF_GET_NEXT_ID,
+  BPF_RAW_TRACEPOINT_OPEN, BPF_ENABLE_STATS, BPF_STATS_RUN_TIME,
 } from './attr.ts';
-import { ANON_BTF, ANON_MAP, ANON_PROG, type BpfProgObj, type BtfObj } from './objects.ts';
+import { ANON_BTF, ANON_MAP, ANON_PROG, ANON_TRACING, ANON_STATS, type BpfProgObj, type BtfObj } from './objects.ts';
 import { testRun } from './test_run.ts';
 import { progInfo, mapInfo, btfInfo } from './info.ts';
 
@@ -46,17 +52,34 @@ export class BpfSubsystem {
   readonly btfs = new Idr<BtfObj>();
   private mapsByKaddr = new Map<bigint, BpfMap>();
   readonly helpers: readonly HelperDef[];
-  /** sysctl kernel.bpf_stats_enabled (the bpf_stats_enabled_key static key). */
-  statsEnabled = false;
+  private statsOn = false;
+  private statsFds = 0;
   /** sysctl net.core.bpf_jit_enable: programs are JIT-compiled at load, else interpreted. */
   jitEnabled = true;
   readonly nrCpus = 1;
   private scratch: bigint;
   private readonly commands: Readonly<Record<number, Handler>>;
 
-  constructor(kernel: Kernel, rt: BpfRuntime) {
+  readonly vmlinuxBtf: Btf | undefined;
+  /** The trampolines (absent when the architecture has no trampoline generator). */
+  readonly trampolines: TrampolineManager | undefined;
+  private progByAddr = new Map<bigint, BpfProgObj>();
+  private progByInsnsi = new Map<bigint, BpfProgObj>();
+  private enterExit: { enter: bigint; exit: bigint; enterKey: bigint; exitKey: bigint; enterStats: bigint; exitStats: bigint } | undefined;
+  private interpEntry: bigint | undefined;
+
+  constructor(kernel: Kernel, rt: BpfRuntime, opts: { vmlinuxBtf?: Btf } = {}) {
     this.kernel = kernel;
     this.rt = rt;
+    this.vmlinuxBtf = opts.vmlinuxBtf;
+    const arch = rt.arch;
+    if (arch.trampoline && arch.progEnterExit) {
+      this.setupEnterExit();
+      this.trampolines = new TrampolineManager(kernel, arch.trampoline, {
+        isKernelText: (ip) => kernel.ftrace.location(ip) !== undefined || kernel.ksyms.find(ip)?.type.toUpperCase() === 'T',
+        isBpfText: (ip) => [...this.progs.values()].some((p) => p.prog.jit?.funcAddrs.includes(ip)),
+      }, () => ({ enter: this.enterExit!.enter, exit: this.enterExit!.exit }));
+    }
     this.helpers = bpfHelpers({ kernel, mapByAddr: (a) => this.mapsByKaddr.get(a), nrCpus: this.nrCpus });
     const s = kernel.slab.kzalloc(PAGE_SIZE);
     if (s === undefined) throw new Error('bpf: no memory for the syscall scratch page');
@@ -78,8 +101,50 @@ export class BpfSubsystem {
       [BPF_BTF_GET_FD_BY_ID]: (a) => this.btfGetFdById(a),
       [BPF_OBJ_GET_INFO_BY_FD]: (a, u) => this.objGetInfoByFd(a, u),
       [BPF_BTF_LOAD]: (a) => this.btfLoad(a),
+      [BPF_RAW_TRACEPOINT_OPEN]: (a) => this.rawTracepointOpen(a),
+      [BPF_ENABLE_STATS]: (a) => this.enableStats(a),
     };
     kernel.syscalls.register({ nr: __NR.bpf, name: 'bpf', argc: 3, fn: (cmd, uattr, size) => this.sysBpf(Number(BigInt.asIntN(32, cmd)), uattr, Number(size & 0xffffffffn)) });
+  }
+
+  /**
+   * __bpf_prog_enter/__bpf_prog_exit as guest code (the stats check is a static key in guest
+   * code: no crossing into TypeScript while stats are off), their stats paths as natives, and
+   * the interpreter's entry for programs that are not JIT-compiled.
+   */
+  private setupEnterExit(): void {
+    const k = this.kernel;
+    const nEnter = k.defineNative('__bpf_prog_enter_stats', () => k.clock.ktimeGetNs(), 0);
+    const nExit = k.defineNative('__bpf_prog_exit_stats', (prog, start) => {
+      const p = this.progByAddr.get(prog);
+      if (p && this.statsOn && start !== 0n) {
+        p.runCnt++;
+        p.runTimeNs += k.clock.ktimeGetNs() - start;
+      }
+    }, 2);
+    this.interpEntry = k.defineNative('__bpf_prog_run_interp', (ctx, insnsi) => {
+      const p = this.progByInsnsi.get(insnsi);
+      if (!p) throw new Error(`__bpf_prog_run: no program at insnsi 0x${insnsi.toString(16)}`);
+      return this.rt.run(p.prog, [ctx], 'interp').r0;
+    }, 2).address;
+    const page = k.execmem.alloc(4096, 'bpf runtime');
+    const code = this.rt.arch.progEnterExit!(page.start, nEnter.address, nExit.address);
+    k.execmem.write(page.start, code.bytes);
+    const at = (o: number): bigint => page.start + BigInt(o);
+    this.enterExit = { enter: at(code.enter), exit: at(code.exit), enterKey: at(code.enterKey), exitKey: at(code.exitKey), enterStats: at(code.enterStats), exitStats: at(code.exitStats) };
+    k.ksyms.add({ name: '__bpf_prog_enter', address: at(code.enter), size: code.exit - code.enter, type: 'T' });
+    k.ksyms.add({ name: '__bpf_prog_exit', address: at(code.exit), size: code.bytes.length - code.exit, type: 'T' });
+  }
+
+  /** sysctl kernel.bpf_stats_enabled: flips the static key in __bpf_prog_enter/exit's guest code. */
+  get statsEnabled(): boolean { return this.statsOn; }
+  set statsEnabled(on: boolean) {
+    if (on === this.statsOn) return;
+    this.statsOn = on;
+    const e = this.enterExit;
+    if (!e || !this.rt.arch.staticKeyInsn) return;
+    this.kernel.machine.writeCode(e.enterKey, this.rt.arch.staticKeyInsn(e.enterKey, on ? e.enterStats : undefined));
+    this.kernel.machine.writeCode(e.exitKey, this.rt.arch.staticKeyInsn(e.exitKey, on ? e.exitStats : undefined));
   }
 
   private get mem() { return this.kernel.machine.mem; }
@@ -179,6 +244,10 @@ export class BpfSubsystem {
   progPut(p: BpfProgObj): void {
     if (--p.refcnt > 0) return;
     this.progs.remove(p.id);
+    if (p.trampoline) this.trampolines!.put(p.trampoline);
+    this.progByAddr.delete(p.progAddr);
+    this.kernel.slab.kfree(p.progAddr);
+    if (p.insnsi !== undefined) { this.progByInsnsi.delete(p.insnsi); this.kernel.slab.kfree(p.insnsi); }
     this.rt.free(p.prog);
     for (const m of p.maps) this.mapPut(m);
     if (p.btf) this.btfPut(p.btf);
@@ -309,7 +378,7 @@ export class BpfSubsystem {
     const log: string[] = [];
     const fail = (errno: number, msg: string): number => {
       log.push(msg);
-      if (logLevel) this.writeLog(logBuf, logSize, log);
+      if (errno && logLevel) this.writeLog(logBuf, logSize, log);
       return -errno;
     };
     const bad = checkStructure(insns);
@@ -341,6 +410,8 @@ export class BpfSubsystem {
       if (typeof v === 'number') return fail(-v, v === -EBADF ? `fd ${ins.imm} is not pointing to valid bpf_map` : `invalid access to map value pointer`);
       i++;
     }
+    const tracing = type === BPF_PROG_TYPE_TRACING ? this.tracingTarget(f, insns, fail) : undefined;
+    if (typeof tracing === 'number') return tracing;
     let prog;
     try {
       prog = this.rt.load(insns, {
@@ -351,18 +422,104 @@ export class BpfSubsystem {
       if (e instanceof BpfLoadError) return fail(-e.errno, e.message);
       throw e;
     }
+    const progAddr = this.kernel.slab.kzalloc(64);
+    if (progAddr === undefined) { this.rt.free(prog); return -ENOMEM; }
     const obj: BpfProgObj = {
       id: 0, type, expectedAttachType: f.expected_attach_type as number, attachBtfId: f.attach_btf_id as number,
       prog, maps: used, btf, gplCompatible: isGplCompatible(license), loadTime: this.kernel.clock.ktimeGetNs(),
-      uid: this.kernel.current.cred.uid, refcnt: 0, runCnt: 0n, runTimeNs: 0n,
+      uid: this.kernel.current.cred.uid, refcnt: 0, runCnt: 0n, runTimeNs: 0n, progAddr, linked: false,
     };
+    if (!prog.jit) {
+      obj.insnsi = this.stage(encode(prog.insns));
+      this.progByInsnsi.set(obj.insnsi, obj);
+    }
     const id = this.progs.allocCyclic(obj);
-    if (id === undefined) { this.rt.free(prog); return -ENOSPC; }
+    if (id === undefined) { this.rt.free(prog); this.kernel.slab.kfree(progAddr); return -ENOSPC; }
+    this.progByAddr.set(progAddr, obj);
+    this.mem.writeU32(progAddr, id); // struct bpf_prog stand-in: its id first
+    if (tracing) obj.trampoline = this.trampolines!.lookup(BigInt(obj.attachBtfId), tracing);
     obj.id = id;
     for (const m of used) m.refcnt++;
     if (btf) btf.refcnt++;
     if (logLevel) this.writeLog(logBuf, logSize, log);
     return this.newProgFd(obj);
+  }
+
+  /**
+   * check_attach_btf_id for fentry/fexit (v5.5): the target FUNC in the kernel's BTF, its model,
+   * its address, and the ctx rule; a negative errno (with the log written) when refused.
+   */
+  private tracingTarget(f: Attr, insns: Insn[], fail: (errno: number, msg: string) => number) {
+    const eat = f.expected_attach_type as number, btfId = f.attach_btf_id as number;
+    if (eat !== BPF_TRACE_FENTRY && eat !== BPF_TRACE_FEXIT) return fail(EINVAL, `Only FENTRY/FEXIT progs are attachable (expected_attach_type ${eat} is not supported)`);
+    if (!this.trampolines) return fail(ENOTSUPP, 'this architecture has no BPF trampoline');
+    const btf = this.vmlinuxBtf;
+    if (!btfId) return fail(EINVAL, 'Tracing programs must provide btf_id');
+    const t = btf?.types[btfId];
+    if (!btf || !t || btfId <= 0) return fail(EINVAL, `attach_btf_id ${btfId} is invalid`);
+    if (t.kind !== BTF_KIND.FUNC) return fail(EINVAL, `attach_btf_id ${btfId} is not a function`);
+    let model;
+    try { model = btfDistillFuncProto(btf, btfId); } catch (e) {
+      if (e instanceof FuncModelError) return fail(EINVAL, e.message);
+      throw e;
+    }
+    const sym = this.kernel.ksyms.lookup(t.name);
+    if (!sym) return fail(ENOENT, `The address of function ${t.name} cannot be found`);
+    const bad = checkTracingCtx(insns, btf, btfId, eat);
+    if (bad) { bad.log.forEach((l, i) => { if (i < bad.log.length - 1) fail(0, l); }); return fail(bad.errno, bad.log.at(-1)!); }
+    return { addr: sym.address, model, name: t.name };
+  }
+
+  /** What the trampoline calls: the JIT image, or the interpreter with insnsi. */
+  private linkable(p: BpfProgObj): TrampLinkable {
+    return {
+      name: p.prog.name,
+      trampProg: p.prog.jit ? { bpfFunc: p.prog.jit.funcAddrs[0]!, progAddr: p.progAddr }
+        : { bpfFunc: this.interpEntry!, progAddr: p.progAddr, insnsi: p.insnsi! },
+    };
+  }
+
+  private linkables = new Map<BpfProgObj, TrampLinkable>();
+
+  /**
+   * BPF_RAW_TRACEPOINT_OPEN with name NULL on a fentry/fexit program (bpf_tracing_prog_attach,
+   * v5.5): links it to its trampoline and returns an anon fd "bpf-tracing-prog"; closing it unlinks.
+   */
+  private rawTracepointOpen(a: Uint8Array): number {
+    if (!checkAttrTail(a, 'raw_tp')) return -EINVAL;
+    const f = readAttr(a, 'raw_tp');
+    const fd = f.prog_fd as number;
+    const p = this.progFromFd(fd);
+    if (!p) return this.files.get(fd) ? -EINVAL : -EBADF;
+    if (f.name !== 0n) return p.type === BPF_PROG_TYPE_TRACING ? -EINVAL : -ENOENT; // raw tracepoints are not modelled
+    if (p.type !== BPF_PROG_TYPE_TRACING || !p.trampoline) return -EINVAL;
+    return this.tracingAttach(p);
+  }
+
+  /** Links a loaded fentry/fexit program; returns the fd that holds the attachment. */
+  tracingAttach(p: BpfProgObj): number {
+    const kind = p.expectedAttachType === BPF_TRACE_FEXIT ? 'fexit' : 'fentry';
+    const l = this.linkables.get(p) ?? this.linkable(p);
+    const err = this.trampolines!.linkProg(p.trampoline!, l, kind);
+    if (err) return err;
+    this.linkables.set(p, l);
+    p.linked = true;
+    p.refcnt++;
+    return this.installFd(ANON_TRACING, p, () => {
+      this.trampolines!.unlinkProg(p.trampoline!, l, kind);
+      this.linkables.delete(p);
+      p.linked = false;
+      this.progPut(p);
+    });
+  }
+
+  /** BPF_ENABLE_STATS (5.8): run-time stats on while the returned fd is open. */
+  private enableStats(a: Uint8Array): number {
+    if (!checkAttrTail(a, 'enable_stats')) return -EINVAL;
+    if (readAttr(a, 'enable_stats').type !== BPF_STATS_RUN_TIME) return -EINVAL;
+    this.statsFds++;
+    this.statsEnabled = true;
+    return this.installFd(ANON_STATS, undefined, () => { if (--this.statsFds === 0) this.statsEnabled = false; });
   }
 
   private writeLog(buf: bigint, size: number, lines: string[]): void {
@@ -489,6 +646,8 @@ function layoutOf(cmd: number): keyof typeof ATTR_FIELDS {
     case BPF_OBJ_GET_INFO_BY_FD: return 'info';
     case BPF_BTF_LOAD: return 'btf_load';
     case BPF_MAP_FREEZE: return 'map_freeze';
+    case BPF_RAW_TRACEPOINT_OPEN: return 'raw_tp';
+    case BPF_ENABLE_STATS: return 'enable_stats';
     default: return 'get_id';
   }
 }

@@ -6,6 +6,7 @@
 import type { BpfProg } from '../prog.ts';
 import type { BpfMap } from '../maps/map.ts';
 import type { Btf } from '../btf/btf.ts';
+import type { BpfTrampoline } from '../trampoline.ts';
 
 export interface BpfProgObj {
   id: number;
@@ -23,6 +24,14 @@ export interface BpfProgObj {
   /** bpf_prog_stats (kept only while kernel.bpf_stats_enabled). */
   runCnt: bigint;
   runTimeNs: bigint;
+  /** The guest address standing for `struct bpf_prog *` (what __bpf_prog_exit receives). */
+  progAddr: bigint;
+  /** Not JIT-compiled: its instructions in guest memory (insnsi, passed to the interpreter). */
+  insnsi?: bigint;
+  /** fentry/fexit: the trampoline of its target, from load time (as v5.5's check_attach_btf_id). */
+  trampoline?: BpfTrampoline;
+  /** Linked to its trampoline (through a raw tracepoint fd or a link). */
+  linked: boolean;
 }
 
 export interface BtfObj {
@@ -34,4 +43,5 @@ export interface BtfObj {
 
 /** File names of the anon inodes, as /proc/PID/fdinfo and ls -l /proc/PID/fd show them. */
 export const ANON_PROG = 'bpf-prog', ANON_MAP = 'bpf-map', ANON_BTF = 'btf', ANON_LINK = 'bpf-link';
+export const ANON_TRACING = 'bpf-tracing-prog', ANON_STATS = 'bpf-stats';
 export type { BpfMap };
