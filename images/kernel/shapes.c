@@ -90,3 +90,20 @@ notrace noinline int bpfemu_notrace_add(int a, int b)
 {
 	return a + b;
 }
+
+/* Shapes the BPF trampoline refuses (btf_distill_func_proto): a struct passed by value and a
+ * variadic function. Traced, so only the function model stands in the way. */
+struct bpfemu_pair {
+	long a;
+	long b;
+};
+
+noinline long bpfemu_struct_by_value(struct bpfemu_pair p)
+{
+	return p.a + p.b;
+}
+
+noinline long bpfemu_varargs(int n, ...)
+{
+	return n;
+}
