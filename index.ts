@@ -29,6 +29,17 @@ export class ArityError extends Error {
   constructor(msg: string) { super(msg); this.name = 'ArityError'; }
 }
 
+export interface StepRecord {
+  address: bigint;
+  symbol: string | undefined;
+  insn: string;
+  /** Registers whose value the instruction changed: [before, after]. */
+  changed: Record<string, [bigint, bigint]>;
+}
+
+/** The registers a step reports on (general purpose, rip excluded: it always moves). */
+const STEP_REGS = ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp', 'rsp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15'] as const;
+
 export interface System {
   readonly kernel: Kernel;
   /** The image's BTF, as /sys/kernel/btf/vmlinux. */
@@ -47,6 +58,11 @@ export interface System {
    * as its BTF return type (sign-extended for signed types, undefined for void).
    */
   callFunc(name: string, args: readonly bigint[]): { ret: bigint | undefined; retType: string };
+  /**
+   * Runs a kernel function call instruction by instruction: per step the address, symbol+offset,
+   * instruction text and the registers it changed. Stops at the return or after maxSteps.
+   */
+  stepCall(func: string | bigint, args: readonly bigint[], maxSteps?: number): { steps: StepRecord[]; ret: bigint | undefined };
   /** objdump-like text of disasm(), with symbols. */
   disasmText(at: string | bigint, len?: number): string;
   close(): void;
@@ -86,8 +102,26 @@ export async function boot(opts: Omit<BootOptions, 'faultLocator'> = {}): Promis
   const bpf = new BpfRuntime(kernel, arch);
   const bpfSys = new BpfSubsystem(kernel, bpf, { vmlinuxBtf: btf });
   const objectLoadOptions: ObjectLoadOptions = { vmlinuxBtf: btf, core: coreResolver(btf), ext: parseBtfExt };
+  const stepCall = (func: string | bigint, args: readonly bigint[], maxSteps = 100_000): { steps: StepRecord[]; ret: bigint | undefined } => {
+    const m = kernel.machine;
+    m.prepareCall(typeof func === 'string' ? kernel.addressOf(func) : func, args);
+    const steps: StepRecord[] = [];
+    const regs = (): bigint[] => STEP_REGS.map((r) => m.regs[r]);
+    for (let n = 0; n < maxSteps; n++) {
+      const rip = m.regs.rip;
+      const insn = disassembler.disasm(m.mem.read(rip, 16), rip, { count: 1 })[0];
+      const before = regs();
+      const stop = m.step();
+      const after = regs();
+      const changed: Record<string, [bigint, bigint]> = {};
+      STEP_REGS.forEach((r, i) => { if (before[i] !== after[i]) changed[r] = [before[i]!, after[i]!]; });
+      steps.push({ address: rip, symbol: kernel.symbolize(rip), insn: insn ? `${insn.mnemonic} ${insn.opStr}`.trim() : '(bad)', changed });
+      if (stop.kind === 'exit') return { steps, ret: stop.rax };
+    }
+    return { steps, ret: undefined };
+  };
   return {
-    kernel, btf, disassembler, disasm, callFunc, bpf, bpfSys, objectLoadOptions,
+    kernel, btf, disassembler, disasm, callFunc, bpf, bpfSys, objectLoadOptions, stepCall,
     disasmText: (at, len) => disasm(at, len).map((i) => formatInsn(i, (a) => kernel.symbolize(a))).join('\n'),
     close: () => kernel.close(),
   };

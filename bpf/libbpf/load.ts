@@ -5,7 +5,7 @@
  * relocations resolved against the kernel's BTF, and func/line info (PROG_LOAD).
  */
 import type { BpfSubsystem } from '../syscall/bpf.ts';
-import { BPF_BTF_LOAD, BPF_MAP_CREATE, BPF_MAP_UPDATE_ELEM, BPF_MAP_FREEZE, BPF_PROG_LOAD } from '../syscall/attr.ts';
+import { BPF_BTF_LOAD, BPF_MAP_CREATE, BPF_MAP_UPDATE_ELEM, BPF_MAP_FREEZE, BPF_PROG_LOAD, BPF_RAW_TRACEPOINT_OPEN } from '../syscall/attr.ts';
 import { encode, type Insn } from '../isa/insn.ts';
 import { BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE } from '../isa/opcodes.ts';
 import { BTF_KIND, type Btf } from '../btf/btf.ts';
@@ -15,7 +15,13 @@ import { openObject, ObjectError, type ObjectSpec, type ProgramSpec, type MapSpe
 export type CoreResolver = (local: Btf, prog: ProgramSpec, relo: CoreReloRec, insn: Insn, next: Insn | undefined) => void;
 
 export interface LoadedMap { spec: MapSpec; fd: number; id: number }
-export interface LoadedProgram { spec: ProgramSpec; fd: number; id: number }
+export interface LoadedProgram { spec: ProgramSpec; fd: number; id: number; linkFd?: number }
+
+/** A program this kernel model cannot attach yet (its SEC names a hook that is not modelled). */
+export class AttachNotSupportedError extends Error {
+  readonly errno = -524;
+  constructor(prog: string, sec: string, why: string) { super(`program '${prog}' (SEC("${sec}")): attach not supported: ${why}`); this.name = 'AttachNotSupportedError'; }
+}
 
 const ERRNO: Record<number, string> = { 1: 'EPERM', 2: 'ENOENT', 7: 'E2BIG', 9: 'EBADF', 12: 'ENOMEM', 13: 'EACCES', 14: 'EFAULT', 16: 'EBUSY', 17: 'EEXIST', 22: 'EINVAL', 28: 'ENOSPC', 524: 'ENOTSUPP' };
 export const errnoName = (e: number): string => ERRNO[-e] ?? `errno ${-e}`;
@@ -159,6 +165,36 @@ export class BpfObject {
     }
   }
 
+  /**
+   * bpf_program__attach: fentry/fexit through BPF_RAW_TRACEPOINT_OPEN (as libbpf did on v5.5);
+   * the link fd is closed by detach() or close().
+   */
+  attach(name: string): LoadedProgram {
+    const p = this.programs.get(name);
+    if (!p || !this.sub) throw new ObjectError(`${this.name}: no loaded program '${name}'`, -2);
+    if (p.linkFd !== undefined) throw new LoadError(`program '${name}': already attached`, -16);
+    const { def } = p.spec;
+    if (!def.attachBtf || def.expectedAttachType < 24 || def.expectedAttachType > 25)
+      throw new AttachNotSupportedError(name, p.spec.secName, def.attachUnsupported ?? 'no attach point');
+    const fd = this.sub.call(BPF_RAW_TRACEPOINT_OPEN, { name: 0, prog_fd: p.fd }).ret;
+    if (fd < 0) throw new LoadError(`program '${name}': BPF_RAW_TRACEPOINT_OPEN`, fd);
+    p.linkFd = fd;
+    return p;
+  }
+
+  /** Attaches every fentry/fexit program (the others stay loaded); returns their names. */
+  attachTracing(): string[] {
+    return [...this.programs.values()].filter((p) => p.spec.def.attachBtf && p.spec.def.expectedAttachType >= 24 && p.spec.def.expectedAttachType <= 25)
+      .map((p) => this.attach(p.spec.name).spec.name);
+  }
+
+  detach(name: string): void {
+    const p = this.programs.get(name);
+    if (p?.linkFd === undefined || !this.sub) return;
+    this.sub.kernel.current.files.close(p.linkFd);
+    delete p.linkFd;
+  }
+
   findProgram(name: string): LoadedProgram | undefined { return this.programs.get(name); }
   findMap(name: string): LoadedMap | undefined { return this.maps.get(name); }
 
@@ -166,7 +202,7 @@ export class BpfObject {
   close(): void {
     const files = this.sub?.kernel.current.files;
     if (!files) return;
-    for (const p of this.programs.values()) files.close(p.fd);
+    for (const p of this.programs.values()) { if (p.linkFd !== undefined) files.close(p.linkFd); files.close(p.fd); }
     for (const m of this.maps.values()) files.close(m.fd);
     if (this.btfFd >= 0) files.close(this.btfFd);
     this.programs.clear();
