@@ -12,12 +12,12 @@ import * as demo from './commands/demo.ts';
 import * as conformance from './commands/conformance.ts';
 import * as prog from './commands/prog.ts';
 import * as map from './commands/map.ts';
-import * as trace from './commands/trace.ts';
+import * as traceProg from './commands/trace_prog.ts';
 import * as bpfasm from './commands/bpfasm.ts';
 import * as btf from './commands/btf.ts';
 
 /** Every command module, registered in one list. */
-const COMMANDS = [call, ftrace, disasm, demo, conformance, prog, map, trace, bpfasm, btf];
+const COMMANDS = [call, ftrace, disasm, demo, conformance, prog, map, traceProg, bpfasm, btf];
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('bpfemu')

@@ -48,7 +48,8 @@
  *    bytes_to_bpf_size(arg_size[i])): a narrower argument leaves the upper bytes of its u64 slot
  *    as they were; a 1- or 2-byte restore is movzx, a 4-byte one zero-extends.
  *  - restore_regs before the original call only `if (fentry_cnt)`: with fexit programs alone the
- *    argument registers still hold the arguments (5.10 made the restore unconditional).
+ *    argument registers still hold the arguments (5.7 added fmod_ret to the condition; the
+ *    bpf_tramp_image rework of 5.12 made the restore unconditional).
  *  - Each program costs 35 bytes JITed, 45 interpreted (movabs rsi, prog->insnsi), as long as the
  *    addresses do not fit in u32 (emit_mov_imm64 turns a u32 into `mov r32, imm32`).
  *  - The size is checked after emitting: past half a page minus BPF_INSN_SAFETY the kernel
@@ -119,9 +120,12 @@ function argWidth(m: BtfFuncModel, i: number): MemSize {
 const argSlot = (stackSize: number, i: number) => mem(RBP, -(stackSize - i * 8));
 
 /**
- * save_regs(): stores the argument registers into their ctx slots, each with its own width:
- *   mov dword ptr [rbp-0x10], edi     (int)      48 89 75 f8   mov qword ptr [rbp-0x8], rsi (u64)
- *   40 88 7d f0   mov byte ptr [rbp-0x10], dil   (char: sil/dil need a REX)
+ * save_regs(): stores the argument registers into their ctx slots, each with its own width
+ * (emit_stx's REX rules: sil/dil need one for a byte store, r8/r9 take REX.R):
+ *   89 7d f0      mov dword ptr [rbp-0x10], edi    int
+ *   40 88 7d f0   mov byte ptr [rbp-0x10], dil     char
+ *   66 89 55 e0   mov word ptr [rbp-0x20], dx      short
+ *   4c 89 45 f0   mov qword ptr [rbp-0x10], r8     u64 / pointer
  */
 function saveRegs(buf: CodeBuffer, m: BtfFuncModel, stackSize: number): void {
   for (let i = 0; i < Math.min(m.nrArgs, MAX_TRAMP_ARGS); i++) {

@@ -18,7 +18,7 @@ const SIZE_OF_BYTES: Record<number, number> = { 1: 0x10, 2: 0x08, 4: 0x00, 8: 0x
 export function patchCoreInsn(prog: ProgramSpec, idx: number, insn: Insn, next: Insn | undefined, res: CoreReloResult): void {
   const where = `program '${prog.name}': insn ${idx}`;
   const poison = (): void => { insn.code = BPF_JMP | BPF_CALL; insn.dst = 0; insn.src = 0; insn.off = 0; insn.imm = BPF_CORE_POISON; };
-  if (!res.matched && res.kind <= 5) { poison(); return; } // field relocations without a target field
+  if ((res as { poison?: boolean }).poison) { poison(); return; } // no target: libbpf poisons, the load fails there
   const cls = BPF_CLASS(insn.code);
   if ((cls === BPF_ALU || cls === BPF_ALU64) && BPF_SRC(insn.code) === BPF_K) {
     if (res.validate && BigInt(insn.imm) !== BigInt.asIntN(64, res.origValue) && BigInt(insn.imm >>> 0) !== res.origValue)

@@ -11,6 +11,7 @@ import { __NR } from '../../kernel/syscalls.ts';
 import { PAGE_SIZE } from '../../kernel/layout.ts';
 import { GuestMemoryError } from '../../emulator/memory.ts';
 import { Btf, BtfError } from '../btf/btf.ts';
+import { validateBtf } from '../btf/verifier.ts';
 import { decode, isLdImm64, type Insn } from '../isa/insn.ts';
 import { BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE } from '../isa/opcodes.ts';
 import { BpfLoadError, type BpfRuntime, type HelperDef } from '../prog.ts';
@@ -620,10 +621,10 @@ export class BpfSubsystem {
     const data = this.mem.read(f.btf as bigint, size);
     let btf: Btf;
     try {
-      btf = new Btf(data);
+      btf = validateBtf(data); // btf_parse: every check of the kernel, with its log lines
     } catch (e) {
       if (e instanceof BtfError) {
-        if (logLevel) this.writeLog(logBuf, logSize, [e.message]);
+        if (logLevel) this.writeLog(logBuf, logSize, [...e.log]);
         return e.errno;
       }
       throw e;

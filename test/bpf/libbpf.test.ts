@@ -40,7 +40,7 @@ describe('objtest.bpf.o: opened as libbpf does', () => {
       ['counts', 1, 4, 8, 16, 0],
       ['objtest.data', 2, 4, 8, 1, 0],
       ['objtest.bss', 2, 4, 20, 1, 0],
-      ['objtest.rodata', 2, 4, 4, 1, 128], // BPF_F_RDONLY_PROG
+      ['objtest.rodata', 2, 4, 32, 1, 128], // BPF_F_RDONLY_PROG: factor and bpf_printk's format
     ]);
     // The subprogram `scale` in .text is appended to the program that calls it.
     const xdp = o.spec.programs[0]!;
