@@ -6,6 +6,12 @@
 import type { Command } from 'commander';
 import { boot } from '../../index.ts';
 import { formatInsn } from '../../emulator/capstone.ts';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { BpfObject } from '../../bpf/libbpf/load.ts';
+import { readGlobals } from './trace_prog.ts';
+
+const FEXIT_OBJ = fileURLToPath(new URL('../../images/build/bpf/fexit_test.bpf.o', import.meta.url));
 import { emit, type OutputOptions } from '../output.ts';
 
 /** net/bpf/test_run.c's calls and the values the selftests expect. */
@@ -35,9 +41,20 @@ export function register(program: Command, global: () => OutputOptions): void {
         const native = k.defineNative('demo_observer', (...a) => { seen = a; return 0n; }, 8);
         k.call('bpfemu_call_fn8', [native.address]);
         const entry = sys.disasm('bpf_fentry_test2').slice(0, 4);
+        // The kernel selftest's fexit programs (clang-built), attached through the BPF trampoline.
+        sys.bpfSys.statsEnabled = true;
+        const obj = BpfObject.open(new Uint8Array(readFileSync(FEXIT_OBJ)), 'fexit_test.bpf.o', sys.objectLoadOptions).load(sys.bpfSys, sys.objectLoadOptions);
+        const attached = obj.attachTracing();
+        const patched = sys.disasm('bpf_fentry_test2').slice(0, 1).map((i) => formatInsn(i, (a) => k.symbolize(a)));
+        const traced = SELFTEST_CALLS.map(([fn, args]) => ({ fn, args, ret: sys.callFunc(fn, args.map(BigInt)).ret! }));
+        const globals = readGlobals(sys, obj);
+        const stats = attached.map((n) => { const p = sys.bpfSys.progFromFd(obj.findProgram(n)!.fd)!; return { name: n, run_cnt: p.runCnt, run_time_ns: p.runTimeNs }; });
+        const stepped = sys.stepCall('bpf_fentry_test1', [1n]).steps.length;
+        obj.close();
         const data = {
           boot_ms: Math.round(bootMs), image: k.elf.bytes.length, ftrace_sites: k.ftrace.size, btf_types: sys.btf.types.length - 1,
           calls, native: { name: native.name, address: native.address, args_seen: seen }, crossings: k.machine.crossings,
+          traced: { programs: attached, calls: traced, globals, stats, steps_of_traced_call: stepped },
         };
         emit(global(), data, () => [
           `bpfemu: booted the kernel image in ${data.boot_ms} ms: ${k.ftrace.size} traceable functions (5-byte nop at entry), ${data.btf_types} BTF types`,
@@ -50,6 +67,17 @@ export function register(program: Command, global: () => OutputOptions): void {
           '',
           `gcc-compiled bpfemu_call_fn8() called TypeScript at ${native.address.toString(16)} <${native.name}>; the 8 System V args it saw:`,
           ...seen.map((v, i) => `  arg${i + 1} = 0x${v.toString(16)}${i >= 6 ? '  (on the stack)' : ''}`),
+          '',
+          `The kernel selftest fexit_test (clang-built, loaded through bpf()): ${attached.length} fexit programs attached through the BPF trampoline.`,
+          'bpf_fentry_test2 now calls its trampoline:',
+          ...patched.map((l) => `  ${l}`),
+          'Calling the traced functions again:',
+          ...traced.map((c) => `  ${c.fn}(${c.args.join(', ')}) = ${c.ret}`),
+          'What the programs saw (their globals: 1 = every argument and the return value were right):',
+          ...Object.entries(globals).map(([n, v]) => `  ${n} = ${String(v)}`),
+          'Their stats (kernel.bpf_stats_enabled=1, virtual clock):',
+          ...stats.map((p) => `  ${p.name}: run_cnt ${p.run_cnt} run_time_ns ${p.run_time_ns}`),
+          `A traced call of bpf_fentry_test1 takes ${stepped} guest instructions (bpfemu trace … --step shows them).`,
         ].join('\n'));
         if (!calls.every((c) => c.ok)) process.exitCode = 1;
       } finally {
