@@ -6,8 +6,10 @@ import { machineBench } from './machine.bench.ts';
 import { interpBench } from './interp.bench.ts';
 import { bpfBench } from './bpf.bench.ts';
 import { objectsBench } from './objects.bench.ts';
+import { trampolineBench } from './trampoline.bench.ts';
 
 report(await machineBench());
 report(await interpBench());
 report(await bpfBench());
 report(await objectsBench());
+report(await trampolineBench());
