@@ -50,3 +50,42 @@ describe('bpfemu prog / map / trace', () => {
     expect(r.err.trim().split('\n')).toHaveLength(1);
   });
 });
+
+describe('bpfemu trace', () => {
+  const FENTRY = fileURLToPath(new URL('../../images/build/bpf/fentry_test.bpf.o', import.meta.url));
+  const FEXIT = fileURLToPath(new URL('../../images/build/bpf/fexit_test.bpf.o', import.meta.url));
+
+  it('--test-run: every selftest program saw its values; stats with --stats', () => {
+    const r = run('trace', FEXIT, '--test-run', '--stats');
+    expect(r.code).toBe(0);
+    for (let i = 1; i <= 6; i++) expect(r.out).toContain(`test${i}_result = 1`);
+    expect(r.out).toMatch(/prog test1: run_cnt 1 run_time_ns [1-9]\d*/);
+  });
+
+  it('-j --call: one JSON object, integers as decimal strings', () => {
+    const j = JSON.parse(run('-j', 'trace', FENTRY, '--call', 'bpf_fentry_test3', '4', '5', '6').out);
+    expect(j.ret).toBe('15');
+    expect(j.globals.test3_result).toBe('1');
+    expect(j.globals.test1_result).toBe('0');
+    expect(j.progs).toContainEqual({ name: 'test3', run_cnt: '0', run_time_ns: '0' });
+  });
+
+  it('--step prints the instruction trace through the trampoline and the program', () => {
+    const out = run('trace', FENTRY, '--call', 'bpf_fentry_test1', '1', '--step').out;
+    expect(out).toMatch(/^[0-9a-f]+ {2}bpf_fentry_test1 +call 0x[0-9a-f]+/m);
+    expect(out).toMatch(/bpf_trampoline_\d+ +push rbp/);
+    expect(out).toMatch(/bpf_prog_[0-9a-f]{16}_test1 +nop dword ptr \[rax \+ rax\]/);
+    expect(out).toContain('return value: 2');
+  });
+
+  it.each([
+    [['trace', FENTRY], 2, /exactly one of --call/],
+    [['trace', FENTRY, '--test-run', '--step'], 2, /--step needs --call/],
+    [['trace', FENTRY, '--call', 'nope'], 2, /unknown kernel function: nope/],
+    [['trace', OBJ, '--test-run'], 2, /has no fentry\/fexit programs/],
+  ])('%j fails with exit %d', (args, code, msg) => {
+    const r = run(...args);
+    expect(r.code).toBe(code);
+    expect(r.err).toMatch(msg);
+  });
+});
