@@ -15,6 +15,8 @@ export const BPF_PROG_DETACH = 9, BPF_PROG_TEST_RUN = 10, BPF_PROG_GET_NEXT_ID =
 export const BPF_PROG_GET_FD_BY_ID = 13, BPF_MAP_GET_FD_BY_ID = 14, BPF_OBJ_GET_INFO_BY_FD = 15, BPF_PROG_QUERY = 16;
 export const BPF_RAW_TRACEPOINT_OPEN = 17, BPF_BTF_LOAD = 18, BPF_BTF_GET_FD_BY_ID = 19, BPF_TASK_FD_QUERY = 20;
 export const BPF_MAP_LOOKUP_AND_DELETE_ELEM = 21, BPF_MAP_FREEZE = 22, BPF_BTF_GET_NEXT_ID = 23;
+/** Links (5.7+): BPF_LINK_CREATE 28, BPF_LINK_UPDATE 29, BPF_LINK_GET_FD_BY_ID 30, BPF_LINK_GET_NEXT_ID 31, BPF_LINK_DETACH 34. */
+export const BPF_LINK_CREATE = 28, BPF_LINK_GET_FD_BY_ID = 30, BPF_LINK_GET_NEXT_ID = 31, BPF_LINK_DETACH = 34;
 /** 5.8: stats on while the returned fd is open. */
 export const BPF_ENABLE_STATS = 32;
 export const BPF_STATS_RUN_TIME = 0;
@@ -42,6 +44,8 @@ export const ATTR_FIELDS: Readonly<Record<string, readonly Field[]>> = {
   raw_tp: [['name', 0, 8], ['prog_fd', 8, 4]],
   map_freeze: [['map_fd', 0, 4]],
   enable_stats: [['type', 0, 4]],
+  link_create: [['prog_fd', 0, 4], ['target_fd', 4, 4], ['attach_type', 8, 4], ['flags', 12, 4]],
+  link_detach: [['link_fd', 0, 4]],
 };
 
 /** A command's attr: numeric fields as bigint (u64) or number (u32), names as strings. */

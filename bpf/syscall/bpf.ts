@@ -31,10 +31,11 @@ import {
   BPF_PROG_TEST_RUN, BPF_PROG_GET_NEXT_ID, BPF_MAP_GET_NEXT_ID, BPF_PROG_GET_FD_BY_ID, BPF_MAP_GET_FD_BY_ID,
   BPF_OBJ_GET_INFO_BY_FD, BPF_BTF_LOAD, BPF_BTF_GET_FD_BY_ID, BPF_MAP_FREEZE, BPF_BTF_GET_NEXT_ID,
   BPF_RAW_TRACEPOINT_OPEN, BPF_ENABLE_STATS, BPF_STATS_RUN_TIME,
+  BPF_LINK_CREATE, BPF_LINK_GET_FD_BY_ID, BPF_LINK_GET_NEXT_ID, BPF_LINK_DETACH,
 } from './attr.ts';
-import { ANON_BTF, ANON_MAP, ANON_PROG, ANON_TRACING, ANON_STATS, type BpfProgObj, type BtfObj } from './objects.ts';
+import { ANON_BTF, ANON_MAP, ANON_PROG, ANON_TRACING, ANON_STATS, ANON_LINK, BPF_LINK_TYPE_TRACING, type BpfProgObj, type BtfObj, type BpfLinkObj } from './objects.ts';
 import { testRun } from './test_run.ts';
-import { progInfo, mapInfo, btfInfo } from './info.ts';
+import { progInfo, mapInfo, btfInfo, linkInfo } from './info.ts';
 
 export const EPERM = 1, ENOENT = 2, E2BIG = 7, EBADF = 9, ENOMEM = 12, EACCES = 13, EFAULT = 14, EBUSY = 16;
 export const EINVAL = 22, ENOSPC = 28, EBADFD = 77, ENOTSUPP = 524;
@@ -51,6 +52,7 @@ export class BpfSubsystem {
   readonly progs = new Idr<BpfProgObj>();
   readonly maps = new Idr<BpfMap>();
   readonly btfs = new Idr<BtfObj>();
+  readonly links = new Idr<BpfLinkObj>();
   private mapsByKaddr = new Map<bigint, BpfMap>();
   readonly helpers: readonly HelperDef[];
   private statsOn = false;
@@ -104,6 +106,10 @@ export class BpfSubsystem {
       [BPF_BTF_LOAD]: (a) => this.btfLoad(a),
       [BPF_RAW_TRACEPOINT_OPEN]: (a) => this.rawTracepointOpen(a),
       [BPF_ENABLE_STATS]: (a) => this.enableStats(a),
+      [BPF_LINK_CREATE]: (a) => this.linkCreate(a),
+      [BPF_LINK_GET_FD_BY_ID]: (a) => this.linkGetFdById(a),
+      [BPF_LINK_GET_NEXT_ID]: (a, u) => this.getNextId(a, u, this.links),
+      [BPF_LINK_DETACH]: (a) => this.linkDetach(a),
     };
     kernel.syscalls.register({ nr: __NR.bpf, name: 'bpf', argc: 3, fn: (cmd, uattr, size) => this.sysBpf(Number(BigInt.asIntN(32, cmd)), uattr, Number(size & 0xffffffffn)) });
   }
@@ -497,8 +503,8 @@ export class BpfSubsystem {
     return this.tracingAttach(p);
   }
 
-  /** Links a loaded fentry/fexit program; returns the fd that holds the attachment. */
-  tracingAttach(p: BpfProgObj): number {
+  /** Links a loaded fentry/fexit program to its trampoline; returns the undo, or -errno. */
+  private tracingLink(p: BpfProgObj): (() => void) | number {
     const kind = p.expectedAttachType === BPF_TRACE_FEXIT ? 'fexit' : 'fentry';
     const l = this.linkables.get(p) ?? this.linkable(p);
     const err = this.trampolines!.linkProg(p.trampoline!, l, kind);
@@ -506,12 +512,74 @@ export class BpfSubsystem {
     this.linkables.set(p, l);
     p.linked = true;
     p.refcnt++;
-    return this.installFd(ANON_TRACING, p, () => {
+    return () => {
       this.trampolines!.unlinkProg(p.trampoline!, l, kind);
       this.linkables.delete(p);
       p.linked = false;
       this.progPut(p);
+    };
+  }
+
+  /** v5.5's attach: an anon fd "bpf-tracing-prog" whose close detaches. */
+  tracingAttach(p: BpfProgObj): number {
+    const undo = this.tracingLink(p);
+    if (typeof undo === 'number') return undo;
+    return this.installFd(ANON_TRACING, p, undo);
+  }
+
+  /**
+   * BPF_LINK_CREATE for a fentry/fexit program (as later kernels attach them): a bpf_link with an
+   * id; closing its last fd detaches, and so does BPF_LINK_DETACH (the fd then stays, defunct).
+   */
+  private linkCreate(a: Uint8Array): number {
+    if (!checkAttrTail(a, 'link_create')) return -EINVAL;
+    const f = readAttr(a, 'link_create');
+    const fd = f.prog_fd as number;
+    const p = this.progFromFd(fd);
+    if (!p) return this.files.get(fd) ? -EINVAL : -EBADF;
+    if (f.flags || f.target_fd) return -EINVAL;
+    if (p.type !== BPF_PROG_TYPE_TRACING || !p.trampoline || (f.attach_type as number) !== p.expectedAttachType) return -EINVAL;
+    const undo = this.tracingLink(p);
+    if (typeof undo === 'number') return undo;
+    const link: BpfLinkObj = { id: 0, type: BPF_LINK_TYPE_TRACING, prog: p, refcnt: 0, release: undo };
+    const id = this.links.allocCyclic(link);
+    if (id === undefined) { undo(); return -ENOSPC; }
+    link.id = id;
+    return this.newLinkFd(link);
+  }
+
+  private newLinkFd(link: BpfLinkObj): number {
+    link.refcnt++;
+    return this.installFd(ANON_LINK, link, () => {
+      if (--link.refcnt > 0) return;
+      this.links.remove(link.id);
+      const r = link.release;
+      link.release = undefined;
+      r?.();
     });
+  }
+
+  linkFromFd(fd: number): BpfLinkObj | undefined {
+    const f = this.files.get(fd);
+    return f && f.name === ANON_LINK ? (f.priv as BpfLinkObj) : undefined;
+  }
+
+  private linkGetFdById(a: Uint8Array): number {
+    const r = this.byIdAttr(a);
+    if (typeof r === 'number') return r;
+    const l = this.links.find(r.id);
+    return l ? this.newLinkFd(l) : -ENOENT;
+  }
+
+  private linkDetach(a: Uint8Array): number {
+    if (!checkAttrTail(a, 'link_detach')) return -EINVAL;
+    const fd = readAttr(a, 'link_detach').link_fd as number;
+    const l = this.linkFromFd(fd);
+    if (!l) return this.files.get(fd) ? -EINVAL : -EBADF;
+    const r = l.release;
+    l.release = undefined;
+    r?.();
+    return 0;
   }
 
   /** BPF_ENABLE_STATS (5.8): run-time stats on while the returned fd is open. */
@@ -599,6 +667,7 @@ export class BpfSubsystem {
     if (!file) return -EBADFD; // fdget failing is -EBADFD here, unlike the other commands
     const uinfo = f.info as bigint, ulen = f.info_len as number;
     const r = file.name === ANON_PROG ? progInfo(this, file.priv as BpfProgObj, uinfo, ulen)
+      : file.name === ANON_LINK ? linkInfo(this, file.priv as BpfLinkObj, uinfo, ulen)
       : file.name === ANON_MAP ? mapInfo(this, file.priv as BpfMap, uinfo, ulen)
       : file.name === ANON_BTF ? btfInfo(this, file.priv as BtfObj, uinfo, ulen)
       : -EINVAL;
@@ -649,6 +718,8 @@ function layoutOf(cmd: number): keyof typeof ATTR_FIELDS {
     case BPF_MAP_FREEZE: return 'map_freeze';
     case BPF_RAW_TRACEPOINT_OPEN: return 'raw_tp';
     case BPF_ENABLE_STATS: return 'enable_stats';
+    case BPF_LINK_CREATE: return 'link_create';
+    case BPF_LINK_DETACH: return 'link_detach';
     default: return 'get_id';
   }
 }

@@ -5,7 +5,7 @@
  * copied up to the length the user gave, and the real lengths written back.
  */
 import type { BpfSubsystem } from './bpf.ts';
-import type { BpfProgObj, BtfObj } from './objects.ts';
+import type { BpfProgObj, BtfObj, BpfLinkObj } from './objects.ts';
 import type { BpfMap } from '../maps/map.ts';
 import { encode } from '../isa/insn.ts';
 import { BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE } from '../isa/opcodes.ts';
@@ -96,5 +96,16 @@ export function btfInfo(sub: BpfSubsystem, b: BtfObj, uinfo: bigint, ulen: numbe
     if (ubtf && usize) mem.write(ubtf, b.data.subarray(0, Math.min(usize, b.data.length)));
     dv.setUint32(8, b.data.length, true);
     dv.setUint32(12, b.id, true);
+  });
+}
+
+/** struct bpf_link_info: type, id, prog_id, then for tracing links attach_type (5.8+ layout). */
+export const LINK_INFO_SIZE = 24;
+export function linkInfo(sub: BpfSubsystem, l: BpfLinkObj, uinfo: bigint, ulen: number): number {
+  return exchange(sub, uinfo, ulen, LINK_INFO_SIZE, (dv) => {
+    dv.setUint32(0, l.type, true);
+    dv.setUint32(4, l.id, true);
+    dv.setUint32(8, l.prog.id, true);
+    dv.setUint32(16, l.prog.expectedAttachType, true);
   });
 }

@@ -45,3 +45,15 @@ export interface BtfObj {
 export const ANON_PROG = 'bpf-prog', ANON_MAP = 'bpf-map', ANON_BTF = 'btf', ANON_LINK = 'bpf-link';
 export const ANON_TRACING = 'bpf-tracing-prog', ANON_STATS = 'bpf-stats';
 export type { BpfMap };
+
+/** struct bpf_link (5.7+): a program attached to a hook, owning the attachment; its fd or id holds it. */
+export interface BpfLinkObj {
+  id: number;
+  /** BPF_LINK_TYPE_TRACING = 2 (enum bpf_link_type). */
+  readonly type: number;
+  readonly prog: BpfProgObj;
+  refcnt: number;
+  /** Undoes the attachment (once): detach, or the last reference going. */
+  release: (() => void) | undefined;
+}
+export const BPF_LINK_TYPE_TRACING = 2;

@@ -193,3 +193,30 @@ describe('refused inputs: the kernel\'s errno and message, nothing attached, mac
     files().close(p);
   });
 });
+
+describe('BPF links (as later kernels attach fentry/fexit)', () => {
+  it('LINK_CREATE attaches with an id; GET_FD_BY_ID holds it; DETACH or the last close detaches', async () => {
+    const { BPF_LINK_CREATE, BPF_LINK_GET_FD_BY_ID, BPF_LINK_DETACH, BPF_LINK_GET_NEXT_ID, BPF_OBJ_GET_INFO_BY_FD } = await import('../../bpf/syscall/attr.ts');
+    const b = sys.bpfSys;
+    const p = loadTracing('bpf_fentry_test6', 'mov %r0, 0\nexit', true).fd;
+    expect(b.call(BPF_LINK_CREATE, { prog_fd: p, attach_type: 24 }).ret).toBe(-22); // not its attach type
+    const l = b.call(BPF_LINK_CREATE, { prog_fd: p, attach_type: 25 }).ret;
+    expect(l).toBeGreaterThan(0);
+    expect(siteBytes('bpf_fentry_test6').slice(0, 2)).toBe('e8');
+    const id = b.linkFromFd(l)!.id;
+    expect(b.call(BPF_LINK_GET_NEXT_ID, { start_id: 0 }).attr.next_id).toBe(id);
+    const info = b.stage(new Uint8Array(24));
+    expect(b.call(BPF_OBJ_GET_INFO_BY_FD, { bpf_fd: l, info_len: 24, info }).ret).toBe(0);
+    expect([0, 4, 8, 16].map((o) => sys.kernel.machine.mem.readU32(info + BigInt(o)))).toEqual([2, id, b.progFromFd(p)!.id, 25]);
+    b.unstage(info);
+    const l2 = b.call(BPF_LINK_GET_FD_BY_ID, { start_id: id }).ret;
+    files().close(l);
+    expect(siteBytes('bpf_fentry_test6').slice(0, 2)).toBe('e8'); // the second fd holds the link
+    expect(b.call(BPF_LINK_DETACH, { link_fd: l2 }).ret).toBe(0);
+    expect(siteBytes('bpf_fentry_test6')).toBe(NOP5);
+    expect(b.call(BPF_LINK_DETACH, { link_fd: l2 }).ret).toBe(0); // defunct: nothing left to undo
+    files().close(l2);
+    expect(b.links.size).toBe(0);
+    files().close(p);
+  });
+});
