@@ -2,8 +2,9 @@
  * @fileoverview What the object commands share: boot, open a clang-built BPF object and load it
  * through bpf() with the kernel image's BTF for CO-RE and attach targets.
  */
+import { session, release, keepObject } from './session.ts';
 import { readFileSync, existsSync } from 'node:fs';
-import { boot, type System } from '../index.ts';
+import { type System } from '../index.ts';
 import { BpfObject } from '../bpf/libbpf/load.ts';
 import { UsageError } from './output.ts';
 
@@ -12,13 +13,14 @@ export interface LoadedObject { sys: System; obj: BpfObject }
 export async function bootAndLoad(path: string, engine = 'jit'): Promise<LoadedObject> {
   if (engine !== 'jit' && engine !== 'interp') throw new UsageError(`--engine ${engine}: expected jit or interp`);
   if (!existsSync(path)) throw new UsageError(`object file ${path} not found`);
-  const sys = await boot();
+  const sys = await session();
   try {
     sys.bpfSys.jitEnabled = engine === 'jit';
     const obj = BpfObject.open(new Uint8Array(readFileSync(path)), path, sys.objectLoadOptions).load(sys.bpfSys, sys.objectLoadOptions);
+    keepObject(obj);
     return { sys, obj };
   } catch (e) {
-    sys.close();
+    release(sys);
     throw e;
   }
 }

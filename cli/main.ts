@@ -13,11 +13,13 @@ import * as conformance from './commands/conformance.ts';
 import * as prog from './commands/prog.ts';
 import * as map from './commands/map.ts';
 import * as traceProg from './commands/trace_prog.ts';
+import * as batch from './commands/batch.ts';
+import * as link from './commands/link.ts';
 import * as bpfasm from './commands/bpfasm.ts';
 import * as btf from './commands/btf.ts';
 
 /** Every command module, registered in one list. */
-const COMMANDS = [call, ftrace, disasm, demo, conformance, prog, map, traceProg, bpfasm, btf];
+const COMMANDS = [call, ftrace, disasm, demo, conformance, prog, map, traceProg, bpfasm, btf, batch, link];
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('bpfemu')
@@ -27,7 +29,12 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s), outputError: () => {} });
   const global = (): OutputOptions => program.opts<OutputOptions>();
-  for (const c of COMMANDS) c.register(program, global);
+  process.exitCode = 0; // each command (also each line of a batch) starts clean
+  const runner = {
+    run: (args: string[]) => main(args),
+    words: () => program.commands.flatMap((c) => [c.name(), ...c.commands.map((s) => s.name())]),
+  };
+  for (const c of COMMANDS) c.register(program, global, runner);
   for (const c of program.commands) c.exitOverride().configureOutput({ outputError: () => {} });
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -7,9 +7,9 @@
  * kernel sees it). Exit 2 for a missing file or bad usage, 1 for bad BTF with the verifier's
  * message.
  */
+import { session, release } from '../session.ts';
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { boot } from '../../index.ts';
 import { Btf, BtfError, BTF_MAGIC } from '../../bpf/btf/btf.ts';
 import { validateBtf } from '../../bpf/btf/verifier.ts';
 import { dumpBtfJson, dumpBtfRaw } from '../../bpf/btf/dump.ts';
@@ -44,11 +44,11 @@ export function loadBtfFile(file: string): Btf {
 }
 
 async function kernelBtf(): Promise<Btf> {
-  const sys = await boot();
+  const sys = await session();
   try {
     return sys.btf;
   } finally {
-    sys.close();
+    release(sys);
   }
 }
 

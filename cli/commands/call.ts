@@ -2,8 +2,9 @@
  * @fileoverview `bpfemu call FUNC [ARG…]`: boot, call a kernel function with integer arguments,
  * print its return value in decimal (as its BTF return type: signed types sign-extended).
  */
+import { session, release } from '../session.ts';
 import type { Command } from 'commander';
-import { boot, ArityError, UnknownSymbolError } from '../../index.ts';
+import { ArityError, UnknownSymbolError } from '../../index.ts';
 import { emit, parseInteger, UsageError, type OutputOptions } from '../output.ts';
 
 export function register(program: Command, global: () => OutputOptions): void {
@@ -14,7 +15,7 @@ export function register(program: Command, global: () => OutputOptions): void {
     .allowUnknownOption() // so negative numbers are arguments, not options
     .action(async (func: string, rawArgs: string[]) => {
       const args = rawArgs.map((a, i) => parseInteger(a, `argument ${i + 1}`));
-      const sys = await boot();
+      const sys = await session();
       try {
         let r;
         try {
@@ -26,7 +27,7 @@ export function register(program: Command, global: () => OutputOptions): void {
         emit(global(), { function: func, args, ret: r.ret ?? null, ret_type: r.retType },
           () => (r.ret === undefined ? '' : r.ret.toString()));
       } finally {
-        sys.close();
+        release(sys);
       }
     });
 }

@@ -3,10 +3,10 @@
  * BPF ISA conformance suite on each engine; ends with `N passed, M failed` (and `, K skipped`
  * with each skip's reason listed). Exit 1 when any failed.
  */
+import { session, release } from '../session.ts';
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { boot } from '../../index.ts';
 import { ConformanceRunner, conformanceFiles, type ConformanceResult } from '../../bpf/conformance.ts';
 import type { Engine } from '../../bpf/prog.ts';
 import { emit, UsageError, type OutputOptions } from '../output.ts';
@@ -24,14 +24,14 @@ export function register(program: Command, global: () => OutputOptions): void {
       if (!existsSync(dir)) throw new UsageError(`conformance directory ${dir} not found`);
       const files = conformanceFiles(dir);
       if (files.length === 0) throw new UsageError(`no .data files in ${dir}`);
-      const sys = await boot();
+      const sys = await session();
       const runner = new ConformanceRunner(sys.bpf);
       const results: ConformanceResult[] = [];
       try {
         for (const e of engines) for (const f of files) results.push(runner.run(f, e));
       } finally {
         runner.free();
-        sys.close();
+        release(sys);
       }
       const count = (s: string): number => results.filter((r) => r.status === s).length;
       const [passed, failed, skipped] = [count('pass'), count('fail'), count('skip')];

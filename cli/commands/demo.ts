@@ -3,8 +3,8 @@
  * sites, call the traced test functions with the kernel selftests' values, and let gcc-built
  * code call into a TypeScript function to show what it saw.
  */
+import { session, release, releaseObject } from '../session.ts';
 import type { Command } from 'commander';
-import { boot } from '../../index.ts';
 import { formatInsn } from '../../emulator/capstone.ts';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -29,7 +29,7 @@ export function register(program: Command, global: () => OutputOptions): void {
     .description('boot, call traced functions, show a guest-to-TypeScript call')
     .action(async () => {
       const t0 = performance.now();
-      const sys = await boot();
+      const sys = await session();
       const bootMs = performance.now() - t0;
       try {
         const k = sys.kernel;
@@ -50,7 +50,7 @@ export function register(program: Command, global: () => OutputOptions): void {
         const globals = readGlobals(sys, obj);
         const stats = attached.map((n) => { const p = sys.bpfSys.progFromFd(obj.findProgram(n)!.fd)!; return { name: n, run_cnt: p.runCnt, run_time_ns: p.runTimeNs }; });
         const stepped = sys.stepCall('bpf_fentry_test1', [1n]).steps.length;
-        obj.close();
+        releaseObject(obj);
         const data = {
           boot_ms: Math.round(bootMs), image: k.elf.bytes.length, ftrace_sites: k.ftrace.size, btf_types: sys.btf.types.length - 1,
           calls, native: { name: native.name, address: native.address, args_seen: seen }, crossings: k.machine.crossings,
@@ -81,7 +81,7 @@ export function register(program: Command, global: () => OutputOptions): void {
         ].join('\n'));
         if (!calls.every((c) => c.ok)) process.exitCode = 1;
       } finally {
-        sys.close();
+        release(sys);
       }
     });
 }

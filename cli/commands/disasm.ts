@@ -2,8 +2,9 @@
  * @fileoverview `bpfemu disasm FUNC`: the function's instructions with addresses and symbols;
  * `bpfemu disasm --bpf FILE [--xlated]`: a BPF program (run by bpfasm.ts).
  */
+import { session, release } from '../session.ts';
 import type { Command } from 'commander';
-import { boot, UnknownSymbolError } from '../../index.ts';
+import { UnknownSymbolError } from '../../index.ts';
 import { formatInsn } from '../../emulator/capstone.ts';
 import { emit, UsageError, type OutputOptions } from '../output.ts';
 import { disasmBpf } from './bpfasm.ts';
@@ -22,7 +23,7 @@ export function register(program: Command, global: () => OutputOptions): void {
       }
       if (o.xlated) throw new UsageError('--xlated needs --bpf FILE');
       if (func === undefined) throw new UsageError("missing required argument 'func'");
-      const sys = await boot();
+      const sys = await session();
       try {
         const sym = sys.kernel.ksyms.lookup(func);
         if (!sym || !/[Tt]/.test(sym.type)) throw new UsageError(new UnknownSymbolError(func).message);
@@ -33,7 +34,7 @@ export function register(program: Command, global: () => OutputOptions): void {
           bytes: Buffer.from(i.bytes).toString('hex'), mnemonic: i.mnemonic, operands: i.opStr,
         })), () => [`${sym.address.toString(16).padStart(16, '0')} <${func}>:`, ...insns.map((i) => formatInsn(i, name))].join('\n'));
       } finally {
-        sys.close();
+        release(sys);
       }
     });
 }

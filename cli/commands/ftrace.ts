@@ -1,8 +1,8 @@
 /**
  * @fileoverview `bpfemu ftrace list`: the attachable functions (the __mcount_loc sites), one a line.
  */
+import { session, release } from '../session.ts';
 import type { Command } from 'commander';
-import { boot } from '../../index.ts';
 import { emit, type OutputOptions } from '../output.ts';
 
 export function register(program: Command, global: () => OutputOptions): void {
@@ -10,13 +10,13 @@ export function register(program: Command, global: () => OutputOptions): void {
   ftrace.command('list')
     .description('print the attachable functions, one per line')
     .action(async () => {
-      const sys = await boot();
+      const sys = await session();
       try {
         const sites = sys.kernel.ftrace.list();
         emit(global(), sites.map((s) => ({ name: s.func, address: `0x${s.ip.toString(16)}` })),
           () => sites.map((s) => s.func).join('\n'));
       } finally {
-        sys.close();
+        release(sys);
       }
     });
 }

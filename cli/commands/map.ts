@@ -3,9 +3,11 @@
  * a loaded object, after optionally test-running one of its programs, as `bpftool map dump`
  * prints them (`key: … value: …`, then `Found N elements`).
  */
+import { session, release, releaseObject } from '../session.ts';
 import type { Command } from 'commander';
 import { BPF_MAP_GET_NEXT_KEY, BPF_MAP_LOOKUP_ELEM } from '../../bpf/syscall/attr.ts';
 import { bootAndLoad, hexBytes } from '../bpfobj.ts';
+import { parseId } from './prog.ts';
 import { testRunProgram, DEFAULT_PACKET } from './prog.ts';
 import { emit, parseInteger, UsageError, type OutputOptions } from '../output.ts';
 import type { System } from '../../index.ts';
@@ -32,8 +34,28 @@ export function dumpMap(sys: System, fd: number): { key: Uint8Array; value: Uint
   return out;
 }
 
+const MAP_TYPE_NAMES: Record<number, string> = { 1: 'hash', 2: 'array', 5: 'percpu_hash', 6: 'percpu_array' };
+
 export function register(program: Command, global: () => OutputOptions): void {
   const map = program.command('map').description('BPF maps (as bpftool map)');
+  map.command('show').alias('list')
+    .description('show the maps of this machine (all, or `id N`)')
+    .argument('[sel...]', 'id N')
+    .action(async (sel: string[]) => {
+      const id = parseId(sel, 'map show');
+      const sys = await session();
+      try {
+        const maps = [...sys.bpfSys.maps.values()].filter((m) => id === undefined || m.id === id).sort((a, b) => a.id - b.id);
+        if (id !== undefined && maps.length === 0) throw new Error(`get map by id (${id}): No such file or directory`);
+        const shown = maps.map((m) => ({
+          id: m.id, type: MAP_TYPE_NAMES[m.type] ?? String(m.type), name: m.name, flags: m.flags, bytes_key: m.keySize,
+          bytes_value: m.valueSize, max_entries: m.maxEntries, bytes_memlock: m.impl.memUsage, frozen: m.frozen ? 1 : 0,
+          ...(m.btfId ? { btf_id: m.btfId } : {}),
+        }));
+        emit(global(), id !== undefined ? shown[0] : shown, () => shown.map((m) =>
+          `${m.id}: ${m.type}  name ${m.name}  flags 0x${m.flags.toString(16)}\n\tkey ${m.bytes_key}B  value ${m.bytes_value}B  max_entries ${m.max_entries}  memlock ${m.bytes_memlock}B${m.frozen ? '\n\tfrozen' : ''}`).join('\n'));
+      } finally { release(sys); }
+    });
   map.command('dump')
     .description("dump an object's maps (all, or one by name), optionally after test-running a program")
     .argument('<obj>', 'an ELF object built by clang -target bpf')
@@ -50,6 +72,6 @@ export function register(program: Command, global: () => OutputOptions): void {
         const dumps = maps.map((m) => ({ name: m.spec.name, id: m.id, entries: dumpMap(sys, m.fd) }));
         emit(global(), dumps.map((d) => ({ name: d.name, id: d.id, entries: d.entries.map((e) => ({ key: hex(e.key).split(' '), value: hex(e.value).split(' ') })) })),
           () => dumps.map((d) => [`map ${d.id}: ${d.name}`, ...d.entries.map((e) => `key: ${hex(e.key)}  value: ${hex(e.value)}`), `Found ${d.entries.length} element${d.entries.length === 1 ? '' : 's'}`].join('\n')).join('\n'));
-      } finally { obj.close(); sys.close(); }
+      } finally { releaseObject(obj); release(sys); }
     });
 }

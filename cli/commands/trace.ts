@@ -3,7 +3,7 @@
  * bpf_trace_printk wrote (read and consumed, as /sys/kernel/debug/tracing/trace_pipe), after
  * test-running a program of an object when one is named (registered by trace_prog.ts).
  */
-import { boot } from '../../index.ts';
+import { session, release, releaseObject } from '../session.ts';
 import { bootAndLoad, hexBytes } from '../bpfobj.ts';
 import { testRunProgram, DEFAULT_PACKET } from './prog.ts';
 import { emit, parseInteger, UsageError, type OutputOptions } from '../output.ts';
@@ -17,11 +17,11 @@ export async function tracePipe(path: string | undefined, which: string | undefi
     try {
       testRunProgram(sys, obj, which, opts.dataIn ? hexBytes(opts.dataIn, '--data-in') : DEFAULT_PACKET, Number(parseInteger(opts.repeat, '--repeat')));
       lines = sys.kernel.trace.read();
-    } finally { obj.close(); sys.close(); }
+    } finally { releaseObject(obj); release(sys); }
   } else {
-    const sys = await boot();
+    const sys = await session();
     lines = sys.kernel.trace.read();
-    sys.close();
+    release(sys);
   }
   emit(global(), lines, () => lines.join('\n'));
 }

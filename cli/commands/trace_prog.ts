@@ -4,6 +4,7 @@
  * traced function (or PROG_TEST_RUN a tracing program, which calls bpf_fentry_test1..9 as the
  * kernel does), and print the return value, the programs' global variables and their stats.
  */
+import { release, releaseObject } from '../session.ts';
 import type { Command } from 'commander';
 import { BPF_MAP_LOOKUP_ELEM, BPF_PROG_TEST_RUN } from '../../bpf/syscall/attr.ts';
 import { BTF_KIND, BTF_INT_SIGNED, type Btf } from '../../bpf/btf/btf.ts';
@@ -107,6 +108,6 @@ export function register(program: Command, global: () => OutputOptions): void {
           ...Object.entries(globals).map(([n, v]) => `${n} = ${Array.isArray(v) ? `[${v.join(', ')}]` : v}`),
           ...progs.map((p) => `prog ${p.name}: run_cnt ${p.run_cnt} run_time_ns ${p.run_time_ns}`),
         ].join('\n'));
-      } finally { obj.close(); sys.close(); }
+      } finally { releaseObject(obj); release(sys); }
     });
 }

@@ -1,0 +1,44 @@
+/**
+ * @fileoverview The machine a command runs on. One invocation boots a fresh machine and closes
+ * it after the command; a batch file (or the shell) shares one machine across its commands, so
+ * objects loaded by one line are there for the next (`prog load` then `prog show`).
+ */
+import { boot, type System } from '../index.ts';
+import type { BpfObject } from '../bpf/libbpf/load.ts';
+
+let shared: System | undefined;
+let sharing = false;
+/** Objects loaded in this session (kept while sharing), for `prog show`, `map dump id N`… */
+export const loadedObjects: BpfObject[] = [];
+
+/** Starts sharing one machine between commands (batch files, the shell). */
+export function beginShared(): void { sharing = true; }
+
+export async function endShared(): Promise<void> {
+  sharing = false;
+  for (const o of loadedObjects.splice(0)) o.close();
+  shared?.close();
+  shared = undefined;
+}
+
+export const isShared = (): boolean => sharing;
+
+/** The machine for this command: the shared one, or a fresh boot. */
+export async function session(): Promise<System> {
+  if (!sharing) return boot();
+  shared ??= await boot();
+  return shared;
+}
+
+/** After a command: a fresh machine is closed; the shared one lives on. */
+export function release(sys: System): void {
+  if (!sharing || sys !== shared) sys.close();
+}
+
+export function keepObject(obj: BpfObject): void {
+  if (sharing) loadedObjects.push(obj);
+}
+
+export function releaseObject(obj: BpfObject): void {
+  if (!sharing) obj.close();
+}
