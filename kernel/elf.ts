@@ -12,7 +12,7 @@ export const STB_LOCAL = 0, STB_GLOBAL = 1, STB_WEAK = 2;
 export const SHN_UNDEF = 0, SHN_ABS = 0xfff1;
 
 export interface ElfSegment { type: number; flags: number; offset: number; vaddr: bigint; filesz: number; memsz: number; align: bigint }
-export interface ElfSection { index: number; name: string; type: number; flags: bigint; addr: bigint; offset: number; size: number; link: number; info: number; entsize: number }
+export interface ElfSection { index: number; name: string; type: number; flags: bigint; addr: bigint; offset: number; size: number; link: number; info: number; align: number; entsize: number }
 export interface ElfSymbol { name: string; value: bigint; size: number; type: number; bind: number; shndx: number }
 export interface ElfReloc { offset: bigint; sym: number; type: number; addend: bigint }
 
@@ -59,7 +59,7 @@ export class ElfFile {
       nameOffs.push(this.u32(o));
       raw.push({
         index: i, type: this.u32(o + 4), flags: this.u64(o + 8), addr: this.u64(o + 16), offset: Number(this.u64(o + 24)),
-        size: Number(this.u64(o + 32)), link: this.u32(o + 40), info: this.u32(o + 44), entsize: Number(this.u64(o + 56)),
+        size: Number(this.u64(o + 32)), link: this.u32(o + 40), info: this.u32(o + 44), align: Number(this.u64(o + 48)), entsize: Number(this.u64(o + 56)),
       });
     }
     const strtab = raw[shstrndx];

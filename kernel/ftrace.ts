@@ -40,6 +40,14 @@ export class FtraceSites {
     this.byFunc.set(site.func, site);
   }
 
+  /** Drops a site (ftrace_release_mod: a module going away). */
+  remove(ip: bigint): void {
+    const s = this.byIp.get(ip);
+    if (!s) return;
+    this.byIp.delete(ip);
+    if (this.byFunc.get(s.func) === s) this.byFunc.delete(s.func);
+  }
+
   /** ftrace_location(): the site at `ip`, if `ip` is one. */
   location(ip: bigint): FtraceSite | undefined { return this.byIp.get(ip); }
   forFunc(name: string): FtraceSite | undefined { return this.byFunc.get(name); }

@@ -64,6 +64,12 @@ export class BpfSubsystem {
   private readonly commands: Readonly<Record<number, Handler>>;
 
   readonly vmlinuxBtf: Btf | undefined;
+  /**
+   * A module's split BTF for an attach_btf_id past vmlinux's types (bpf/btf_module.ts): the BTF
+   * and the trampoline key ((btf obj id << 32) | btf_id, bpf_trampoline_compute_key, 5.11+).
+   * `objFd` is attach_btf_obj_fd (the union slot of attach_prog_fd), 0 when not given.
+   */
+  moduleBtf: ((btfId: number, objFd: number) => { btf: Btf; key: bigint } | undefined) | undefined;
   /** The trampolines (absent when the architecture has no trampoline generator). */
   readonly trampolines: TrampolineManager | undefined;
   private progByAddr = new Map<bigint, BpfProgObj>();
@@ -444,7 +450,7 @@ export class BpfSubsystem {
     if (id === undefined) { this.rt.free(prog); this.kernel.slab.kfree(progAddr); return -ENOSPC; }
     this.progByAddr.set(progAddr, obj);
     this.mem.writeU32(progAddr, id); // struct bpf_prog stand-in: its id first
-    if (tracing) obj.trampoline = this.trampolines!.lookup(BigInt(obj.attachBtfId), tracing);
+    if (tracing) obj.trampoline = this.trampolines!.lookup(tracing.key ?? BigInt(obj.attachBtfId), tracing);
     obj.id = id;
     for (const m of used) m.refcnt++;
     if (btf) btf.refcnt++;
@@ -460,7 +466,8 @@ export class BpfSubsystem {
     const eat = f.expected_attach_type as number, btfId = f.attach_btf_id as number;
     if (eat !== BPF_TRACE_FENTRY && eat !== BPF_TRACE_FEXIT) return fail(EINVAL, `Only FENTRY/FEXIT progs are attachable (expected_attach_type ${eat} is not supported)`);
     if (!this.trampolines) return fail(ENOTSUPP, 'this architecture has no BPF trampoline');
-    const btf = this.vmlinuxBtf;
+    const mod = this.vmlinuxBtf && btfId >= this.vmlinuxBtf.types.length ? this.moduleBtf?.(btfId, f.attach_prog_fd as number) : undefined;
+    const btf = mod?.btf ?? this.vmlinuxBtf;
     if (!btfId) return fail(EINVAL, 'Tracing programs must provide btf_id');
     const t = btf?.types[btfId];
     if (!btf || !t || btfId <= 0) return fail(EINVAL, `attach_btf_id ${btfId} is invalid`);
@@ -474,7 +481,7 @@ export class BpfSubsystem {
     if (!sym) return fail(ENOENT, `The address of function ${t.name} cannot be found`);
     const bad = checkTracingCtx(insns, btf, btfId, eat);
     if (bad) { bad.log.forEach((l, i) => { if (i < bad.log.length - 1) fail(0, l); }); return fail(bad.errno, bad.log.at(-1)!); }
-    return { addr: sym.address, model, name: t.name };
+    return { addr: sym.address, model, name: t.name, key: mod?.key };
   }
 
   /** What the trampoline calls: the JIT image, or the interpreter with insnsi. */

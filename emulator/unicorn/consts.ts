@@ -13,6 +13,8 @@ export const UC_PROT_EXEC = 4;
 export const UC_PROT_ALL = 7;
 
 export const UC_HOOK_INTR = 1 << 0;
+/** UC_HOOK_INSN: one instruction (uc_hook_add's extra argument names it: UC_X86_INS_SYSCALL). */
+export const UC_HOOK_INSN = 1 << 1;
 export const UC_HOOK_CODE = 1 << 2;
 export const UC_HOOK_BLOCK = 1 << 3;
 export const UC_HOOK_MEM_READ_UNMAPPED = 1 << 4;
@@ -53,6 +55,11 @@ export const UC_ERR_EXCEPTION = 21;
 const ucCtl = (type: number, nargs: number, rw: number): number => type | (nargs << 26) | (rw << 30);
 export const UC_CTL_TB_REMOVE_CACHE_W = ucCtl(9, 2, 1);
 export const UC_CTL_TB_FLUSH_W = ucCtl(10, 0, 1);
+
+/** uc_x86_insn: the `syscall` instruction, for UC_HOOK_INSN. */
+export const UC_X86_INS_SYSCALL = 699;
+/** 128-bit and other wide x86 registers (read with regReadBytes): xmm0..xmm15 are 122..137. */
+export const UC_X86_REG_XMM0 = 122, UC_X86_REG_MXCSR = 249;
 
 /** x86 register ids (unicorn/x86.h). */
 export const X86_REG = {

@@ -8,7 +8,7 @@
  */
 import * as ffi from './ffi.ts';
 import {
-  UC_ARCH_X86, UC_MODE_64, UC_HOOK_CODE, UC_HOOK_BLOCK, UC_HOOK_INTR, UC_HOOK_INSN_INVALID,
+  UC_ARCH_X86, UC_MODE_64, UC_HOOK_CODE, UC_HOOK_BLOCK, UC_HOOK_INTR, UC_HOOK_INSN_INVALID, UC_HOOK_INSN, UC_X86_INS_SYSCALL,
   UC_CTL_TB_REMOVE_CACHE_W, UC_CTL_TB_FLUSH_W, X86_REG, type RegName,
 } from './consts.ts';
 
@@ -89,6 +89,19 @@ export class UcEngine {
   regWrite(reg: RegName, value: bigint): void {
     this.regBuf[0] = BigInt.asUintN(64, value);
     check(`uc_reg_write(${reg})`, ffi.uc_reg_write(this.handle, X86_REG[reg], this.regBuf) as number);
+  }
+
+  /** A register wider than 64 bits (xmm: 16 bytes) by its Unicorn id, as bytes. */
+  regReadBytes(id: number, size: number): Uint8Array {
+    const out = new Uint8Array(Math.max(size, 8));
+    check(`uc_reg_read(${id})`, ffi.uc_reg_read(this.handle, id, out) as number);
+    return out.subarray(0, size);
+  }
+
+  regWriteBytes(id: number, bytes: Uint8Array): void {
+    const buf = new Uint8Array(Math.max(bytes.length, 8));
+    buf.set(bytes);
+    check(`uc_reg_write(${id})`, ffi.uc_reg_write(this.handle, id, buf) as number);
   }
 
   /** Prepares a batch reader: one FFI call reads all `regs` into the returned array. */
@@ -188,10 +201,12 @@ export class UcEngine {
 
   // --- hooks ---------------------------------------------------------------------------------
 
-  private addHook(type: number, proto: unknown, fn: (...a: never[]) => unknown, begin: bigint, end: bigint): HookHandle {
+  private addHook(type: number, proto: unknown, fn: (...a: never[]) => unknown, begin: bigint, end: bigint, insn?: number): HookHandle {
     const cb = koffi.register(fn, koffi.pointer(proto as never));
     const out = [0n];
-    const status = ffi.uc_hook_add(this.handle, out, type, cb, null, begin, end) as number;
+    const status = (insn === undefined
+      ? ffi.uc_hook_add(this.handle, out, type, cb, null, begin, end)
+      : ffi.uc_hook_add_insn(this.handle, out, type, cb, null, begin, end, 'int', insn)) as number;
     if (status !== 0) {
       koffi.unregister(cb);
       throw new UcError(`uc_hook_add(type 0x${type.toString(16)})`, status);
@@ -225,6 +240,17 @@ export class UcEngine {
     return this.addHook(UC_HOOK_INTR, ffi.IntrHookProto, (_uc: unknown, intno: number) => {
       try { fn(intno); } catch (e) { this.stash(e); }
     }, 1n, 0n);
+  }
+
+  /**
+   * The `syscall` instruction over [begin, end]: Unicorn runs the hook instead of the SYSCALL
+   * transition (no rcx/r11 update, no jump to LSTAR) and goes on after the instruction; rip
+   * reads as the `syscall` itself inside the hook. An emuStop() there stops after it.
+   */
+  hookSyscall(fn: () => void, begin = 1n, end = 0n): HookHandle {
+    return this.addHook(UC_HOOK_INSN, ffi.InsnSyscallHookProto, () => {
+      try { fn(); } catch (e) { this.stash(e); }
+    }, begin, end, UC_X86_INS_SYSCALL);
   }
 
   /** Invalid opcode; return true to go on (the hook moved rip), false to stop with UC_ERR_INSN_INVALID. */

@@ -27,6 +27,8 @@ export const uc_mem_write = lib.func('int uc_mem_write(void *uc, uint64_t addres
 export const uc_emu_start = lib.func('int uc_emu_start(void *uc, uint64_t begin, uint64_t until, uint64_t timeout, size_t count)');
 export const uc_emu_stop = lib.func('int uc_emu_stop(void *uc)');
 export const uc_hook_add = lib.func('int uc_hook_add(void *uc, _Out_ uint64_t *hh, int type, void *callback, void *user_data, uint64_t begin, uint64_t end)');
+// The same entry point with its variadic tail: UC_HOOK_INSN passes the instruction id there.
+export const uc_hook_add_insn = lib.func('int uc_hook_add(void *uc, _Out_ uint64_t *hh, int type, void *callback, void *user_data, uint64_t begin, uint64_t end, ...)');
 export const uc_hook_del = lib.func('int uc_hook_del(void *uc, uint64_t hh)');
 export const uc_ctl = lib.func('int uc_ctl(void *uc, int control, ...)');
 export const uc_context_alloc = lib.func('int uc_context_alloc(void *uc, _Out_ void **context)');
@@ -39,6 +41,7 @@ export const CodeHookProto = koffi.proto('void bpfemu_uc_code_cb(void *uc, uint6
 export const MemHookProto = koffi.proto('void bpfemu_uc_mem_cb(void *uc, int type, uint64_t address, int size, int64_t value, void *user)');
 export const MemInvalidHookProto = koffi.proto('bool bpfemu_uc_mem_invalid_cb(void *uc, int type, uint64_t address, int size, int64_t value, void *user)');
 export const IntrHookProto = koffi.proto('void bpfemu_uc_intr_cb(void *uc, uint32_t intno, void *user)');
+export const InsnSyscallHookProto = koffi.proto('void bpfemu_uc_insn_syscall_cb(void *uc, void *user)');
 export const InsnInvalidHookProto = koffi.proto('bool bpfemu_uc_insn_invalid_cb(void *uc, void *user)');
 
 export { koffi };

@@ -13,7 +13,7 @@ describe('bpfemu prog / map / trace', () => {
   it('prog load shows each program as bpftool prog show does', () => {
     const r = run('prog', 'load', OBJ);
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/^1: xdp {2}name xdp_count {2}tag [0-9a-f]{16} {2}gpl\n\tloaded_at \d+ {2}uid 0\n\txlated \d+B {2}jited \d+B {2}map_ids [\d,]+\n\tbtf_id 1$/m);
+    expect(r.out).toMatch(/^1: xdp {2}name xdp_count {2}tag [0-9a-f]{16} {2}gpl\n\tloaded_at \d+ {2}uid 0\n\txlated \d+B {2}jited \d+B {2}memlock \d+B {2}map_ids [\d,]+\n\tbtf_id 1$/m);
     expect(r.out).toMatch(/^2: kprobe {2}name probe_skb/m);
     expect(run('prog', 'load', OBJ, '--engine', 'interp').out).toMatch(/xlated \d+B {2}not jited/);
   });
