@@ -15,11 +15,13 @@ import * as map from './commands/map.ts';
 import * as traceProg from './commands/trace_prog.ts';
 import * as batch from './commands/batch.ts';
 import * as link from './commands/link.ts';
+import * as step from './commands/step.ts';
 import * as bpfasm from './commands/bpfasm.ts';
 import * as btf from './commands/btf.ts';
+import * as gdbserver from './commands/gdbserver.ts';
 
 /** Every command module, registered in one list. */
-const COMMANDS = [call, ftrace, disasm, demo, conformance, prog, map, traceProg, bpfasm, btf, batch, link];
+const COMMANDS = [call, ftrace, disasm, demo, conformance, prog, map, traceProg, bpfasm, btf, batch, link, step, gdbserver];
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('bpfemu')
