@@ -7,8 +7,9 @@ quiet=0; [ "${1:-}" = "--quiet" ] && quiet=1
 say() { [ $quiet = 1 ] || echo "setup: $*"; }
 
 # Debian packages: the CPU (Unicorn 2), BTF from DWARF (pahole), bpftool, clang for BPF objects,
-# binutils for objdump (test oracle), gcc/make for the image.
-pkgs=(libunicorn2 libunicorn-dev dwarves bpftool clang libbpf-dev gcc make binutils)
+# binutils for objdump (test oracle), gcc/make for the image, gdb (the remote stub's tests) and
+# tmux (drives the shell through a pseudo-terminal in tests).
+pkgs=(libunicorn2 libunicorn-dev dwarves bpftool clang libbpf-dev gcc make binutils gdb tmux)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
