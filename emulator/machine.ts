@@ -80,6 +80,8 @@ export class Machine {
   private skipBreakAt: bigint | undefined;
   private hitBreak: bigint | undefined;
   private lastFault: { type: number; address: bigint; size: number } | undefined;
+  /** True when the running step count stops before the current instruction (see onNative). */
+  private countStops: () => boolean = () => false;
   private depth = 0;
   private readArgs: () => BigUint64Array;
   private writeCallRegs: (v: readonly bigint[]) => void;
@@ -137,6 +139,9 @@ export class Machine {
   private onNative(addr: bigint): void {
     const nf = this.nativeByAddr.get(addr);
     if (!nf) throw new GuestFault('invalid-insn', addr, addr, true, 'unregistered native slot');
+    // The step counter's and breakpoints' hooks run after this one and may stop before the slot's
+    // `ret`: then the function runs when the run resumes there, not now and again then.
+    if (this.countStops() || (this.breakpoints.has(addr) && this.skipBreakAt !== addr)) return;
     this.crossings++;
     nf.calls++;
     const r = this.readArgs();
@@ -214,7 +219,9 @@ export class Machine {
     let counter: HookHandle | undefined;
     let executed = 0;
     let counted = false;
+    const outerCountStops = this.countStops;
     if (count > 0) {
+      this.countStops = () => executed === count;
       counter = this.hookCode(() => {
         if (executed === count) { counted = true; this.uc.emuStop(); return; }
         executed++;
@@ -231,6 +238,7 @@ export class Machine {
       this.depth--;
       this.skipBreakAt = undefined;
       if (counter) this.removeHook(counter);
+      this.countStops = outerCountStops;
     }
     const rip = this.regs.rip;
     if (this.hitBreak !== undefined) return { kind: 'breakpoint', rip };
