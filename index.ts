@@ -16,6 +16,11 @@ import { x86_64 } from './arch/x86_64/jit.ts';
 import { x86_64Trampoline } from './arch/x86_64/trampoline.ts';
 import { emitProgEnterExit, staticKeyInsn } from './arch/x86_64/prog_enter.ts';
 import type { BpfArch } from './bpf/arch.ts';
+import { NetStack } from './net/netdev.ts';
+import { Processes } from './kernel/process.ts';
+import { BpfMapMmap } from './bpf/syscall/mmap.ts';
+import { ANON_MAP } from './bpf/syscall/objects.ts';
+import { bpfAccessOk } from './bpf/syscall/uaccess.ts';
 
 export { Kernel, UnknownSymbolError } from './kernel/kernel.ts';
 export { Machine, GuestFault } from './emulator/machine.ts';
@@ -23,6 +28,7 @@ export { Btf, BTF_KIND } from './bpf/btf/btf.ts';
 export { BpfRuntime, BpfRuntimeError, BpfJitFault, BpfLoadError } from './bpf/prog.ts';
 export { BpfSubsystem } from './bpf/syscall/bpf.ts';
 export { BpfObject } from './bpf/libbpf/load.ts';
+export { NetStack } from './net/netdev.ts';
 
 /** A call whose argument count does not match the function's BTF prototype. */
 export class ArityError extends Error {
@@ -49,6 +55,12 @@ export interface System {
   readonly bpf: BpfRuntime;
   /** The bpf() system call surface: objects with ids, fds and refcounts. */
   readonly bpfSys: BpfSubsystem;
+  /** The packet path: devices, their XDP and TC ingress hooks, rx of frames (net/netdev.ts). */
+  readonly net: NetStack;
+  /** User processes (static ELF programs entering the kernel with `syscall`); mmap of BPF maps. */
+  readonly procs: Processes;
+  /** bpf_map_fops.mmap, with its kernel profile ('v5.5' default, 'v6'). */
+  readonly mapMmap: BpfMapMmap;
   /** What BpfObject.open/load need from this kernel: its BTF, CO-RE, .BTF.ext parsing. */
   readonly objectLoadOptions: ObjectLoadOptions;
   /** Disassembles `len` bytes (default: the symbol's size) at an address or kernel symbol. */
@@ -101,6 +113,10 @@ export async function boot(opts: Omit<BootOptions, 'faultLocator'> = {}): Promis
   const arch: BpfArch = { ...x86_64, trampoline: x86_64Trampoline, progEnterExit: emitProgEnterExit, staticKeyInsn };
   const bpf = new BpfRuntime(kernel, arch);
   const bpfSys = new BpfSubsystem(kernel, bpf, { vmlinuxBtf: btf });
+  const procs = new Processes(kernel);
+  const mapMmap = new BpfMapMmap(bpfSys);
+  procs.registerFileOps(ANON_MAP, mapMmap);
+  procs.registerAccessCheck(321, bpfAccessOk); // __NR_bpf
   const objectLoadOptions: ObjectLoadOptions = { vmlinuxBtf: btf, core: coreResolver(btf), ext: parseBtfExt };
   const stepCall = (func: string | bigint, args: readonly bigint[], maxSteps = 100_000): { steps: StepRecord[]; ret: bigint | undefined } => {
     const m = kernel.machine;
@@ -121,9 +137,9 @@ export async function boot(opts: Omit<BootOptions, 'faultLocator'> = {}): Promis
     return { steps, ret: undefined };
   };
   return {
-    kernel, btf, disassembler, disasm, callFunc, bpf, bpfSys, objectLoadOptions, stepCall,
+    kernel, btf, disassembler, disasm, callFunc, bpf, bpfSys, procs, mapMmap, objectLoadOptions, stepCall, net: new NetStack(kernel, bpfSys, btf),
     disasmText: (at, len) => disasm(at, len).map((i) => formatInsn(i, (a) => kernel.symbolize(a))).join('\n'),
-    close: () => kernel.close(),
+    close: () => { procs.killAll(); kernel.close(); },
   };
 }
 

@@ -28,10 +28,16 @@ function writesReg(i: Insn): number | undefined {
   return undefined;
 }
 
-/** 0 problems: undefined; else the first problem, as the kernel reports it. */
+/**
+ * 0 problems: undefined; else the first problem, as the kernel reports it, in the kernel's order:
+ * check_subprogs (call targets, jumps inside their function, the last instruction), then
+ * resolve_pseudo_ldimm64 (whole ld_imm64 pairs, known opcodes), then what later kernels' check_cfg
+ * refuses up front (a jump into an ld_imm64) and registers past R10 (which the interpreter and JIT
+ * cannot hold even in dead code). Writes to R10 are the verifier's to refuse, on reachable paths.
+ */
 export function checkStructure(insns: readonly Insn[], maxInsns = BPF_COMPLEXITY_LIMIT_INSNS): CheckError | undefined {
   if (insns.length === 0 || insns.length > maxInsns) return err(E2BIG, `program of ${insns.length} instructions (must be 1..${maxInsns})`);
-  // Subprogram boundaries, for "jump out of range" across functions.
+  // check_subprogs: subprogram boundaries, jumps inside them, no falling into the next one.
   const starts = new Set<number>([0]);
   for (let i = 0; i < insns.length; i++) {
     const ins = insns[i]!;
@@ -46,30 +52,43 @@ export function checkStructure(insns: readonly Insn[], maxInsns = BPF_COMPLEXITY
     const start = sorted[k]!, end = sorted[k + 1] ?? insns.length;
     for (let i = start; i < end; i++) {
       const ins = insns[i]!;
-      if (isLdImm64(ins)) {
-        const next = insns[i + 1];
-        if (i + 1 >= end || !next || next.code !== 0 || next.dst !== 0 || next.src !== 0 || next.off !== 0) return err(EINVAL, 'invalid bpf_ld_imm64 insn');
-        if (ins.dst >= BPF_REG_FP) return err(ins.dst === BPF_REG_FP ? EACCES : EINVAL, ins.dst === BPF_REG_FP ? 'frame pointer is read only' : `R${ins.dst} is invalid`);
-        i++;
-        continue;
-      }
-      if (!opOf(ins)) return err(EINVAL, `unknown opcode ${ins.code.toString(16).padStart(2, '0')}`);
-      if (ins.dst > BPF_REG_FP || ins.src > BPF_REG_FP) {
-        if (!(ins.code === (BPF_JMP | BPF_CALL) && ins.src <= 2)) return err(EINVAL, `R${Math.max(ins.dst, ins.src)} is invalid`);
-      }
-      const w = writesReg(ins);
-      if (w === BPF_REG_FP) return err(EACCES, 'frame pointer is read only');
       const cls = BPF_CLASS(ins.code);
       if ((cls === BPF_JMP || cls === BPF_JMP32) && BPF_OP(ins.code) !== BPF_CALL && BPF_OP(ins.code) !== BPF_EXIT) {
         const rel = cls === BPF_JMP32 && BPF_OP(ins.code) === BPF_JA ? ins.imm : ins.off;
         const t = i + 1 + rel;
         if (t < start || t >= end) return err(EINVAL, `jump out of range from insn ${i} to ${t}`);
-        if (isLdImm64(insns[t - 1] ?? { code: -1, dst: 0, src: 0, off: 0, imm: 0 }) && t - 1 >= start) return err(EINVAL, `jump into the middle of ldimm64 insn ${t - 1}`);
       }
     }
     const last = insns[end - 1]!;
     const lastOk = last.code === (BPF_JMP | BPF_EXIT) || last.code === (BPF_JMP | BPF_JA) || last.code === (BPF_JMP32 | BPF_JA);
     if (!lastOk) return err(EINVAL, 'last insn is not an exit or jmp');
+  }
+  // resolve_pseudo_ldimm64: whole ld_imm64 pairs, opcodes the ISA table knows.
+  for (let i = 0; i < insns.length; i++) {
+    const ins = insns[i]!;
+    if (isLdImm64(ins)) {
+      const next = insns[i + 1];
+      if (!next || next.code !== 0 || next.dst !== 0 || next.src !== 0 || next.off !== 0 || starts.has(i + 1)) return err(EINVAL, 'invalid bpf_ld_imm64 insn');
+      i++;
+      continue;
+    }
+    if (!opOf(ins)) return err(EINVAL, `unknown opcode ${ins.code.toString(16).padStart(2, '0')}`);
+  }
+  for (let i = 0; i < insns.length; i++) {
+    const ins = insns[i]!;
+    if (isLdImm64(ins)) {
+      if (ins.dst > BPF_REG_FP) return err(EINVAL, `R${ins.dst} is invalid`);
+      i++;
+      continue;
+    }
+    if (ins.dst > BPF_REG_FP || ins.src > BPF_REG_FP) {
+      if (!(ins.code === (BPF_JMP | BPF_CALL) && ins.src <= 2)) return err(EINVAL, `R${Math.max(ins.dst, ins.src)} is invalid`);
+    }
+    const cls = BPF_CLASS(ins.code);
+    if ((cls === BPF_JMP || cls === BPF_JMP32) && BPF_OP(ins.code) !== BPF_CALL && BPF_OP(ins.code) !== BPF_EXIT) {
+      const t = i + 1 + (cls === BPF_JMP32 && BPF_OP(ins.code) === BPF_JA ? ins.imm : ins.off);
+      if (t - 1 >= 0 && isLdImm64(insns[t - 1]!)) return err(EINVAL, `jump into the middle of ldimm64 insn ${t - 1}`);
+    }
   }
   return undefined;
 }

@@ -35,6 +35,10 @@ export interface LoadOptions {
   helpers?: readonly HelperDef[];
   /** Compile with the JIT (default). */
   jit?: boolean;
+  /** The tag, when the instructions were rewritten after load (bpf_prog_calc_tag runs first). */
+  tag?: string;
+  /** Each function's name from func_info BTF: kallsyms `bpf_prog_<tag>_<name>` (bpf_get_prog_name). */
+  funcNames?: readonly string[];
 }
 
 export interface BpfProg {
@@ -157,22 +161,25 @@ export class BpfRuntime {
     const funcs = stackDepths(patched.insns, splitFuncs(patched.insns));
     const helpers = new Map((opts.helpers ?? []).map((h) => [h.id, h]));
     const name = (opts.name ?? '').slice(0, 15); // BPF_OBJ_NAME_LEN 16
-    const prog: BpfProg = { name, tag: bpfProgCalcTag(insns), insns, patched, funcs, helpers, ldImm64 };
-    if (opts.jit !== false) this.jitCompile(prog);
+    const prog: BpfProg = { name, tag: opts.tag ?? bpfProgCalcTag(insns), insns, patched, funcs, helpers, ldImm64 };
+    if (opts.jit !== false) this.jitCompile(prog, opts.funcNames);
     return prog;
   }
 
-  private jitCompile(prog: BpfProg): void {
+  private jitCompile(prog: BpfProg, funcNames?: readonly string[]): void {
     const k = this.kernel;
     let callxTable: bigint | undefined;
     const maxId = Math.max(-1, ...prog.helpers.keys());
     if (maxId >= 0) {
       callxTable = k.slab.kzalloc(8 * (maxId + 1));
       if (callxTable === undefined) throw new BpfLoadError('cannot allocate the helper table', -12);
+      // One write for the whole table (each guest write scans the mappings for code to invalidate).
+      const table = new DataView(new ArrayBuffer(8 * (maxId + 1)));
       for (let id = 0; id <= maxId; id++) {
         const h = prog.helpers.get(id);
-        k.machine.mem.writeU64(callxTable + BigInt(8 * id), h ? this.helperAddress(h) : this.badHelper.address);
+        table.setBigUint64(8 * id, h ? this.helperAddress(h) : this.badHelper.address, true);
       }
+      k.machine.mem.write(callxTable, new Uint8Array(table.buffer));
     }
     let region: ExecRegion | undefined;
     try {
@@ -190,7 +197,8 @@ export class BpfRuntime {
       k.execmem.write(image.image, image.code);
       const funcAddrs = image.funcOffsets.map((o) => image.image + BigInt(o));
       const ksyms = funcAddrs.map((a, i) => {
-        const sym = i === 0 ? bpfProgName(prog.tag, prog.name) : `${bpfProgName(prog.tag, prog.name)}_F${i}`;
+        const btfName = funcNames?.length === funcAddrs.length ? funcNames[i] : undefined;
+        const sym = btfName ? bpfProgName(prog.tag, btfName) : i === 0 ? bpfProgName(prog.tag, prog.name) : `${bpfProgName(prog.tag, prog.name)}_F${i}`;
         const end = i + 1 < funcAddrs.length ? funcAddrs[i + 1]! : image.image + BigInt(image.code.length);
         k.ksyms.add({ name: sym, address: a, size: Number(end - a), type: 't' });
         return sym;

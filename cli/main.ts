@@ -19,9 +19,13 @@ import * as step from './commands/step.ts';
 import * as bpfasm from './commands/bpfasm.ts';
 import * as btf from './commands/btf.ts';
 import * as gdbserver from './commands/gdbserver.ts';
+import * as audit from './commands/audit.ts';
+import * as abifuzz from './commands/abifuzz.ts';
+import * as net from './commands/net.ts';
+import * as runUser from './commands/run_user.ts';
 
 /** Every command module, registered in one list. */
-const COMMANDS = [call, ftrace, disasm, demo, conformance, prog, map, traceProg, bpfasm, btf, batch, link, step, gdbserver];
+const COMMANDS = [call, ftrace, disasm, demo, conformance, prog, map, traceProg, bpfasm, btf, batch, link, step, gdbserver, audit, abifuzz, net, runUser];
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('bpfemu')

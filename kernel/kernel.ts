@@ -21,6 +21,7 @@ import { Clock, type ClockOptions } from './clock.ts';
 import { TracePipe } from './trace.ts';
 import { SyscallTable } from './syscalls.ts';
 import { FdTable } from './file.ts';
+import { AuditSubsystem } from './audit.ts';
 
 export interface BootOptions {
   /** Path of the kernel image (default: images/build/vmlinux). */
@@ -45,7 +46,8 @@ export class Kernel {
   readonly ksyms = new Kallsyms();
   readonly ftrace: FtraceSites;
   readonly segments: LoadedSegment[];
-  readonly current: Task;
+  /** The task in the kernel: init, or a user process during its syscall (kernel/process.ts). */
+  current: Task;
   readonly slab: Slab;
   /** Module-area executable memory (JIT images, trampolines, modules). */
   readonly execmem: ExecMem;
@@ -53,6 +55,8 @@ export class Kernel {
   readonly clock: Clock;
   readonly trace = new TracePipe();
   readonly syscalls = new SyscallTable();
+  /** The audit subsystem (off until enabled): rules, per-task contexts, the backlog, auditd's log. */
+  readonly audit: AuditSubsystem = new AuditSubsystem(this);
 
   constructor(opts: BootOptions = {}) {
     this.elf = readImage(opts.image);

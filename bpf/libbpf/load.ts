@@ -9,6 +9,7 @@ import { BPF_BTF_LOAD, BPF_MAP_CREATE, BPF_MAP_UPDATE_ELEM, BPF_MAP_FREEZE, BPF_
 import { encode, type Insn } from '../isa/insn.ts';
 import { BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE } from '../isa/opcodes.ts';
 import { BTF_KIND, type Btf } from '../btf/btf.ts';
+import { findProgBtfId, ProgBtfError } from './prog_btf.ts';
 import { openObject, ObjectError, type ObjectSpec, type ProgramSpec, type MapSpec, type BtfExtSections, type CoreReloRec } from './object.ts';
 
 /** Applies one CO-RE relocation to an instruction, or explains why it cannot. */
@@ -45,6 +46,11 @@ export interface ObjectLoadOptions {
   ext?: (btfExt: Uint8Array, btf: Btf) => BtfExtSections;
   /** Verifier log level passed to PROG_LOAD (1 = on failure as libbpf retries, 0 = none). */
   logLevel?: number;
+  /**
+   * bpf_object_open_opts.attach_prog_fd (libbpf, v5.5): fentry/fexit programs attach to the
+   * functions of this loaded program instead of the kernel's (setAttachTarget overrides it).
+   */
+  attachProgFd?: number;
 }
 
 /** bpf_object: what libbpf's object API gives its user. */
@@ -54,6 +60,7 @@ export class BpfObject {
   readonly programs = new Map<string, LoadedProgram>();
   btfFd = -1;
   private sub: BpfSubsystem | undefined;
+  private attachTargets = new Map<string, { fd: number; func: string | undefined }>();
 
   private constructor(spec: ObjectSpec) { this.spec = spec; }
 
@@ -128,7 +135,16 @@ export class BpfObject {
       opts.core(this.spec.btf, p, relo, insns[relo.insnOff]!, insns[relo.insnOff + 1]);
     }
     let attachBtfId = 0;
-    if (p.def.attachBtf) {
+    const tgt = this.attachTargets.get(p.name) ?? (opts.attachProgFd ? { fd: opts.attachProgFd, func: undefined } : undefined);
+    if (p.def.attachBtf && tgt) {
+      // libbpf_find_prog_btf_id: the function in the target program's BTF.
+      const func = tgt.func ?? p.target;
+      if (!func) throw new ObjectError(`program '${p.name}': section '${p.secName}' names no attach target`);
+      try { attachBtfId = findProgBtfId(sub, tgt.fd, func); } catch (e) {
+        if (e instanceof ProgBtfError) throw new LoadError(`program '${p.name}': attach target '${func}': ${e.message}`, e.errno);
+        throw e;
+      }
+    } else if (p.def.attachBtf) {
       if (!p.target) throw new ObjectError(`program '${p.name}': section '${p.secName}' names no attach target`);
       const fn = opts.vmlinuxBtf?.findByNameKind(p.target, BTF_KIND.FUNC);
       if (!fn) throw new LoadError(`program '${p.name}': attach target '${p.target}' is not a function in the kernel's BTF`, -2);
@@ -153,6 +169,7 @@ export class BpfObject {
         prog_type: p.def.progType, expected_attach_type: p.def.expectedAttachType, insn_cnt: insns.length,
         insns: ui, license: ul, prog_name: p.name.slice(0, 15), kern_version: this.spec.kernVersion,
         log_level: opts.logLevel ?? 1, log_size: logSize, log_buf: ulog, attach_btf_id: attachBtfId,
+        ...(p.def.attachBtf && tgt ? { attach_prog_fd: tgt.fd } : {}),
         ...(withBtf ? {
           prog_btf_fd: this.btfFd, func_info_rec_size: 8, func_info: ufi, func_info_cnt: p.funcInfo.length,
           line_info_rec_size: 16, line_info: uli, line_info_cnt: p.lineInfo.length,
@@ -193,6 +210,19 @@ export class BpfObject {
     if (p?.linkFd === undefined || !this.sub) return;
     this.sub.kernel.current.files.close(p.linkFd);
     delete p.linkFd;
+  }
+
+  /**
+   * bpf_program__set_attach_target: before load, make program `progName` (an fentry/fexit one)
+   * attach to function `funcName` (default: its SEC's target) of the loaded program `targetFd`.
+   */
+  setAttachTarget(progName: string, targetFd: number, funcName?: string): this {
+    if (this.sub) throw new ObjectError(`${this.name}: set the attach target before load`, -16);
+    const p = this.spec.programs.find((x) => x.name === progName);
+    if (!p) throw new ObjectError(`${this.name}: no program '${progName}'`, -2);
+    if (!p.def.attachBtf) throw new ObjectError(`program '${progName}' (SEC("${p.secName}")) takes no attach target`);
+    this.attachTargets.set(progName, { fd: targetFd, func: funcName });
+    return this;
   }
 
   findProgram(name: string): LoadedProgram | undefined { return this.programs.get(name); }

@@ -8,7 +8,7 @@ import { ElfFile, ElfError, SHF_EXECINSTR, STT_FUNC, STT_SECTION, SHN_UNDEF, typ
 import { decode, isLdImm64, type Insn } from '../isa/insn.ts';
 import { BPF_JMP, BPF_CALL, BPF_PSEUDO_CALL, BPF_INSN_SIZE } from '../isa/opcodes.ts';
 import { Btf, BTF_KIND } from '../btf/btf.ts';
-import { BPF_MAP_TYPE_ARRAY, BPF_F_RDONLY_PROG, BPF_OBJ_NAME_LEN } from '../maps/map.ts';
+import { BPF_MAP_TYPE_ARRAY, BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, BPF_OBJ_NAME_LEN } from '../maps/map.ts';
 import { findSecDef, type SecDef } from './sections.ts';
 
 /** R_BPF_64_64 (ld_imm64 of a map or a global) and R_BPF_64_32 (call of a subprogram). */
@@ -110,7 +110,8 @@ export function openObject(bytes: Uint8Array, objName: string, ext?: (btfExt: Ui
     const ds = btf?.findByNameKind(sec, BTF_KIND.DATASEC);
     maps.push({
       name: internalMapName(name, sec), type: BPF_MAP_TYPE_ARRAY, keySize: 4, valueSize: s.size, maxEntries: 1,
-      mapFlags: sec === '.rodata' ? BPF_F_RDONLY_PROG : 0, btfKeyTypeId: 0, btfValueTypeId: ds?.id ?? 0,
+      // libbpf (5.5's, 7fe74b436236) makes them mmap()-able: skel->bss/data/rodata are mappings.
+      mapFlags: (sec === '.rodata' ? BPF_F_RDONLY_PROG : 0) | BPF_F_MMAPABLE, btfKeyTypeId: 0, btfValueTypeId: ds?.id ?? 0,
       internal: { section: sec, data: sec === '.bss' ? new Uint8Array(s.size) : elf.sectionData(s).slice(), readonly: sec === '.rodata' },
     });
   }

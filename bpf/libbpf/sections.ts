@@ -32,10 +32,10 @@ export const SECTION_DEFS: readonly SecDef[] = [
   { sec: 'fentry/', progType: BPF_PROG_TYPE_TRACING, expectedAttachType: BPF_TRACE_FENTRY, attachBtf: true, attachUnsupported: 'the BPF trampoline is not built yet' },
   { sec: 'fexit/', progType: BPF_PROG_TYPE_TRACING, expectedAttachType: BPF_TRACE_FEXIT, attachBtf: true, attachUnsupported: 'the BPF trampoline is not built yet' },
   { sec: 'fmod_ret/', progType: BPF_PROG_TYPE_TRACING, expectedAttachType: BPF_MODIFY_RETURN, attachBtf: true, attachUnsupported: 'fmod_ret needs the 5.7 kernel profile' },
-  { sec: 'xdp', progType: BPF_PROG_TYPE_XDP, expectedAttachType: 0, attachUnsupported: 'network devices are not modelled yet' },
-  { sec: 'tc', progType: BPF_PROG_TYPE_SCHED_CLS, expectedAttachType: 0, attachUnsupported: 'network devices are not modelled yet' },
-  { sec: 'classifier', progType: BPF_PROG_TYPE_SCHED_CLS, expectedAttachType: 0, attachUnsupported: 'network devices are not modelled yet' },
-  { sec: 'action', progType: BPF_PROG_TYPE_SCHED_ACT, expectedAttachType: 0, attachUnsupported: 'network devices are not modelled yet' },
+  { sec: 'xdp', progType: BPF_PROG_TYPE_XDP, expectedAttachType: 0, attachUnsupported: 'an XDP program needs an interface: NetStack.setXdp (bpfemu net attach IFACE xdp)' },
+  { sec: 'tc', progType: BPF_PROG_TYPE_SCHED_CLS, expectedAttachType: 0, attachUnsupported: 'a tc program needs an interface: NetStack.setTcIngress (bpfemu net attach IFACE tc)' },
+  { sec: 'classifier', progType: BPF_PROG_TYPE_SCHED_CLS, expectedAttachType: 0, attachUnsupported: 'a tc program needs an interface: NetStack.setTcIngress (bpfemu net attach IFACE tc)' },
+  { sec: 'action', progType: BPF_PROG_TYPE_SCHED_ACT, expectedAttachType: 0, attachUnsupported: 'tc actions (act_bpf) are not modelled' },
 ];
 
 /** The definition a section name matches: exact, or by prefix for `prefix/target` names. */

@@ -85,6 +85,8 @@ export class BpfMap {
   refcnt = 1;
   usercnt = 1;
   frozen = false;
+  /** Writable memory mappings of the map (bpf_map_mmap, fc9702273e2e): freeze is -EBUSY while > 0. */
+  writecnt = 0;
   btfId = 0;
 
   constructor(attr: MapAttr, ops: MapOps, impl: MapImpl, kaddr: bigint) {

@@ -76,6 +76,7 @@ export function writeBpfMapStruct(mem: GuestMemory, map: BpfMap): void {
   mem.writeU8(at(S.frozen), map.frozen ? 1 : 0);
   mem.writeU64(at(S.refcnt), BigInt(map.refcnt));
   mem.writeU64(at(S.usercnt), BigInt(map.usercnt));
+  mem.writeU64(at(S.writecnt), BigInt.asUintN(64, BigInt(map.writecnt)));
 }
 
 /**

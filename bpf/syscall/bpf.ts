@@ -35,6 +35,9 @@ import {
 } from './attr.ts';
 import { ANON_BTF, ANON_MAP, ANON_PROG, ANON_TRACING, ANON_STATS, ANON_LINK, BPF_LINK_TYPE_TRACING, type BpfProgObj, type BtfObj, type BpfLinkObj } from './objects.ts';
 import { testRun } from './test_run.ts';
+import { checkProg } from './prog_check.ts';
+import { bpf2bpfTarget } from '../bpf2bpf.ts';
+import { verifyForLoad } from '../verifier/load.ts';
 import { progInfo, mapInfo, btfInfo, linkInfo } from './info.ts';
 
 export const EPERM = 1, ENOENT = 2, E2BIG = 7, EBADF = 9, ENOMEM = 12, EACCES = 13, EFAULT = 14, EBUSY = 16;
@@ -163,8 +166,13 @@ export class BpfSubsystem {
   private get mem() { return this.kernel.machine.mem; }
   private get files() { return this.kernel.current.files; }
 
-  /** __sys_bpf: the attr's size rules, then the command. */
+  /** bpf(2) under audit (audit_syscall_entry/exit around __sys_bpf). */
   sysBpf(cmd: number, uattr: bigint, size: number): number {
+    return this.kernel.audit.syscall(__NR.bpf, [BigInt.asUintN(64, BigInt(cmd)), uattr, BigInt(size)], () => this.sysBpfInner(cmd, uattr, size));
+  }
+
+  /** __sys_bpf: the attr's size rules, then the command. */
+  private sysBpfInner(cmd: number, uattr: bigint, size: number): number {
     // bpf_check_uarg_tail_zero: a larger attr than we know must be zero past our size.
     if (size > PAGE_SIZE) return -E2BIG;
     let user: Uint8Array;
@@ -256,6 +264,7 @@ export class BpfSubsystem {
 
   progPut(p: BpfProgObj): void {
     if (--p.refcnt > 0) return;
+    this.kernel.audit.bpfProg(p.id, 'UNLOAD'); // __bpf_prog_put: before bpf_prog_free_id
     this.progs.remove(p.id);
     if (p.trampoline) this.trampolines!.put(p.trampoline);
     this.progByAddr.delete(p.progAddr);
@@ -264,6 +273,7 @@ export class BpfSubsystem {
     this.rt.free(p.prog);
     for (const m of p.maps) this.mapPut(m);
     if (p.btf) this.btfPut(p.btf);
+    if (p.linkedProg) this.progPut(p.linkedProg);
   }
 
   private newBtfFd(b: BtfObj): number {
@@ -359,6 +369,7 @@ export class BpfSubsystem {
     const fd = readAttr(a, 'map_freeze').map_fd as number;
     const map = this.mapFromFd(fd);
     if (!map) return this.files.get(fd) ? -EINVAL : -EBADF;
+    if (map.writecnt !== 0) return -EBUSY; // writable mmap()s exist (bpf/syscall/mmap.ts)
     if (map.frozen) return -EBUSY;
     map.frozen = true;
     writeBpfMapStruct(this.mem, map);
@@ -423,12 +434,22 @@ export class BpfSubsystem {
       if (typeof v === 'number') return fail(-v, v === -EBADF ? `fd ${ins.imm} is not pointing to valid bpf_map` : `invalid access to map value pointer`);
       i++;
     }
-    const tracing = type === BPF_PROG_TYPE_TRACING ? this.tracingTarget(f, insns, fail) : undefined;
+    // func_info, BTF argument match, context rewrite (prog_check.ts).
+    const checked = checkProg(this.mem, f, type, insns, btf?.btf, this.vmlinuxBtf, fail);
+    if (typeof checked === 'number') return checked;
+    // attach_prog_fd: another program (bpf2bpf.ts); a BTF fd there is a module's (attach_btf_obj_fd).
+    const tgtFd = f.attach_prog_fd as number;
+    const tracing = type !== BPF_PROG_TYPE_TRACING ? undefined
+      : tgtFd && !this.btfFromFd(tgtFd) ? bpf2bpfTarget(this, f, insns, fail) : this.tracingTarget(f, insns, fail);
     if (typeof tracing === 'number') return tracing;
+    // bpf_check: the verifier (bpf/verifier/); its log is the load's log.
+    const verdict = verifyForLoad(this, f, insns, isGplCompatible(license), tracing);
+    log.push(...verdict.log);
+    if (verdict.errno) { if (logLevel) this.writeLog(logBuf, logSize, log); return -verdict.errno; }
     let prog;
     try {
-      prog = this.rt.load(insns, {
-        name: f.prog_name as string, helpers: this.helpers, jit: this.jitEnabled,
+      prog = this.rt.load(checked.insns, {
+        name: f.prog_name as string, helpers: this.helpers, jit: this.jitEnabled, tag: checked.tag, funcNames: checked.funcInfo?.names,
         resolveLdImm64: (insn, next) => resolve(insn, next),
       });
     } catch (e) {
@@ -441,6 +462,7 @@ export class BpfSubsystem {
       id: 0, type, expectedAttachType: f.expected_attach_type as number, attachBtfId: f.attach_btf_id as number,
       prog, maps: used, btf, gplCompatible: isGplCompatible(license), loadTime: this.kernel.clock.ktimeGetNs(),
       uid: this.kernel.current.cred.uid, refcnt: 0, runCnt: 0n, runTimeNs: 0n, progAddr, linked: false,
+      ...(checked.funcInfo ? { funcInfo: checked.funcInfo } : {}),
     };
     if (!prog.jit) {
       obj.insnsi = this.stage(encode(prog.insns));
@@ -452,8 +474,11 @@ export class BpfSubsystem {
     this.mem.writeU32(progAddr, id); // struct bpf_prog stand-in: its id first
     if (tracing) obj.trampoline = this.trampolines!.lookup(tracing.key ?? BigInt(obj.attachBtfId), tracing);
     obj.id = id;
+    this.kernel.audit.bpfProg(id, 'LOAD'); // bpf_audit_prog(prog, LOAD): after the id, before the fd
     for (const m of used) m.refcnt++;
     if (btf) btf.refcnt++;
+    const linked = tracing && tgtFd ? this.progFromFd(tgtFd) : undefined;
+    if (linked) { obj.linkedProg = linked; linked.refcnt++; } // prog->aux->linked_prog
     if (logLevel) this.writeLog(logBuf, logSize, log);
     return this.newProgFd(obj);
   }

@@ -7,6 +7,7 @@ import type { BpfProg } from '../prog.ts';
 import type { BpfMap } from '../maps/map.ts';
 import type { Btf } from '../btf/btf.ts';
 import type { BpfTrampoline } from '../trampoline.ts';
+import type { ProgFuncInfo } from '../func_info.ts';
 
 export interface BpfProgObj {
   id: number;
@@ -32,6 +33,10 @@ export interface BpfProgObj {
   trampoline?: BpfTrampoline;
   /** Linked to its trampoline (through a raw tracepoint fd or a link). */
   linked: boolean;
+  /** Its func_info (BTF FUNC per function, which ones are unreliable), when loaded with BTF. */
+  funcInfo?: ProgFuncInfo;
+  /** fentry/fexit on another program (attach_prog_fd): the target, held until this one is freed. */
+  linkedProg?: BpfProgObj;
 }
 
 export interface BtfObj {

@@ -4,26 +4,31 @@
  * fails with -EFAULT if any returns a wrong value), run `repeat` times, and report retval,
  * data_out and the average duration; tracing programs call the kernel's test functions.
  *
- * The packet and its context live below 4 GiB so that xdp_md's and __sk_buff's 32-bit data
- * pointers hold real addresses: the kernel rewrites those context loads into loads of the
- * kernel structures' pointers (convert_ctx_access), which the verifier of a later issue models.
+ * The context is the kernel's own structure, set up by the image's C code as the kernel sets it
+ * up (images/kernel/netdev.c): an `struct sk_buff` from the loopback device, with
+ * skb->protocol from eth_type_trans() and the MAC header pushed back for tc programs, or an
+ * `struct xdp_buff` on the loopback device's rx queue 0. Programs read them through their uAPI
+ * context, which the load rewrote (bpf/ctx_convert.ts).
  */
 import type { BpfSubsystem } from './bpf.ts';
 import type { Attr } from './attr.ts';
 import type { BpfProgObj } from './objects.ts';
 import { PROG_TYPES } from '../prog_types.ts';
 import { PROT_R, PROT_W } from '../../emulator/memory.ts';
+import { kernelField } from '../ctx_convert.ts';
 
 const EINVAL = 22, EFAULT = 14, ENOSPC = 28, ENOTSUPP = 524;
 export const ETH_HLEN = 14;
 export const XDP_PACKET_HEADROOM = 256;
+/** NET_SKB_PAD + NET_IP_ALIGN on x86-64. */
+export const SKB_HEADROOM = 64;
 /** SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) on x86-64. */
 export const TAILROOM = 320;
 const PAGE_SIZE = 4096;
-/** Where test-run packets live (a low, 32-bit-addressable kernel buffer). */
+/** Where test-run contexts and packets live (a kernel buffer; low, as a page from the allocator). */
 export const TEST_RUN_AREA = 0x100000n;
 const AREA_SIZE = 4 * PAGE_SIZE;
-const CTX = TEST_RUN_AREA, DATA_HARD_START = TEST_RUN_AREA + 0x400n;
+const CTX = TEST_RUN_AREA, BUF = TEST_RUN_AREA + 0x400n;
 
 function area(sub: BpfSubsystem): void {
   const mem = sub.kernel.machine.mem;
@@ -44,40 +49,36 @@ export function testRun(sub: BpfSubsystem, p: BpfProgObj, f: Attr, uattr: bigint
   }
   if (f.ctx_in || f.ctx_out || f.ctx_size_in || f.ctx_size_out) return -EINVAL; // no ctx in v5.5 for these
   const size = f.data_size_in as number;
-  const max = PAGE_SIZE - XDP_PACKET_HEADROOM - TAILROOM;
-  if (size < ETH_HLEN || size > max) return -EINVAL;
+  const headroom = kind === 'xdp' ? XDP_PACKET_HEADROOM : SKB_HEADROOM;
+  if (size < ETH_HLEN || size > PAGE_SIZE - headroom - TAILROOM) return -EINVAL;
   // bpf_test_init: the fentry test functions must give the kernel's values.
   if (BigInt.asIntN(32, sub.kernel.call('bpf_test_run_fentry')) !== 0n) return -EFAULT;
+  const btf = sub.vmlinuxBtf;
+  if (!btf) return -ENOTSUPP;
   const input = mem.read(f.data_in as bigint, size);
   area(sub);
+  mem.view(TEST_RUN_AREA, AREA_SIZE).fill(0);
+  mem.write(BUF + BigInt(headroom), input);
+  const isL2 = p.type === 3 || p.type === 4; // tc programs see the Ethernet header
+  if (kind === 'xdp') sub.kernel.call('bpfemu_test_xdp_init', [CTX, BUF, size]);
+  else sub.kernel.call('bpfemu_test_skb_init', [CTX, BUF, size, isL2 ? 1 : 0]);
   const repeat = Math.max(1, f.repeat as number);
-  let retval = 0n, out = input, t = 0n;
+  let retval = 0n, t = 0n;
   for (let i = 0; i < repeat; i++) {
-    mem.view(TEST_RUN_AREA, AREA_SIZE).fill(0);
-    const data = DATA_HARD_START + BigInt(XDP_PACKET_HEADROOM);
-    mem.write(data, input);
-    let len = size, start = data;
-    if (kind === 'xdp') {
-      // struct xdp_md { u32 data, data_end, data_meta, ingress_ifindex, rx_queue_index; }
-      mem.writeU32(CTX, Number(data));
-      mem.writeU32(CTX + 4n, Number(data + BigInt(size)));
-      mem.writeU32(CTX + 8n, Number(data));
-      mem.writeU32(CTX + 12n, 1); // loopback's ifindex
-    } else {
-      // struct __sk_buff: len @0, pkt_type @4, protocol @16, ifindex @40, data @76, data_end @80.
-      const proto = (input[12]! << 8) | input[13]!;
-      const isL2 = p.type === 3 || p.type === 4; // tc programs see the Ethernet header
-      if (!isL2) { start = data + BigInt(ETH_HLEN); len = size - ETH_HLEN; }
-      mem.writeU32(CTX, len);
-      mem.writeU32(CTX + 16n, proto >= 0x600 ? ((proto & 0xff) << 8) | (proto >> 8) : 0x0400);
-      mem.writeU32(CTX + 40n, 1);
-      mem.writeU32(CTX + 76n, Number(start));
-      mem.writeU32(CTX + 80n, Number(start + BigInt(len)));
-    }
     const t0 = sub.kernel.clock.ktimeGetNs();
     retval = sub.runProg(p, CTX);
     t += sub.kernel.clock.ktimeGetNs() - t0;
-    out = mem.read(start, len);
+  }
+  let out: Uint8Array;
+  if (kind === 'xdp') {
+    // The program may have moved data or data_end (bpf_xdp_adjust_head/tail).
+    const data = mem.readU64(CTX + BigInt(kernelField(btf, 'xdp_buff', 'data').off));
+    const end = mem.readU64(CTX + BigInt(kernelField(btf, 'xdp_buff', 'data_end').off));
+    out = mem.read(data, Number(end - data));
+  } else {
+    sub.kernel.call('bpfemu_test_skb_finish', [CTX, isL2 ? 1 : 0]); // non-L2: a zeroed MAC header back in front
+    const data = mem.readU64(CTX + BigInt(kernelField(btf, 'sk_buff', 'data').off));
+    out = mem.read(data, mem.readU32(CTX + BigInt(kernelField(btf, 'sk_buff', 'len').off)));
   }
   // bpf_test_finish: data_out truncated to data_size_out gives -ENOSPC (after writing what fits).
   let err = 0;

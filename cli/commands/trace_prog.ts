@@ -11,6 +11,7 @@ import { BTF_KIND, BTF_INT_SIGNED, type Btf } from '../../bpf/btf/btf.ts';
 import { errnoName, type BpfObject } from '../../bpf/libbpf/load.ts';
 import { bootAndLoad } from '../bpfobj.ts';
 import { tracePipe } from './trace.ts';
+import { traceTarget } from './trace_target.ts';
 import { emit, parseInteger, UsageError, toJson, type OutputOptions } from '../output.ts';
 import type { System } from '../../index.ts';
 
@@ -70,9 +71,17 @@ export function register(program: Command, global: () => OutputOptions): void {
     .option('--stats', 'turn kernel.bpf_stats_enabled on')
     .option('--step', 'print the instruction trace of the call')
     .option('--engine <engine>', 'jit or interp', 'jit')
-    .action(async (path: string, rest: string[], opts: { call?: string[]; testRun?: boolean; stats?: boolean; step?: boolean; engine: string; dataIn?: string; repeat: string }) => {
+    .option('--target <obj>', 'fentry/fexit on the programs of this object (attach_prog_fd): with --test-run or --net-rx')
+    .option('--net-rx <hex...>', 'with --target: attach its xdp/tc program to eth0 and receive these frames')
+    .action(async (path: string, rest: string[], opts: { call?: string[]; testRun?: boolean; stats?: boolean; step?: boolean; engine: string; dataIn?: string; repeat: string; target?: string; netRx?: string[] }) => {
       if (path === 'pipe') { await tracePipe(rest[0], rest[1], opts, global); return; }
       if (rest.length) throw new UsageError(`unexpected arguments: ${rest.join(' ')}`);
+      if (opts.target) {
+        if (opts.call || opts.step) throw new UsageError('--target traces BPF programs: use --test-run or --net-rx, not --call');
+        await traceTarget(path, { ...opts, target: opts.target }, global);
+        return;
+      }
+      if (opts.netRx) throw new UsageError('--net-rx needs --target TARGET_OBJ');
       if (!opts.call === !opts.testRun) throw new UsageError('give exactly one of --call FUNC ARG... and --test-run');
       if (opts.step && !opts.call) throw new UsageError('--step needs --call');
       const [func, ...rawArgs] = opts.call ?? [];

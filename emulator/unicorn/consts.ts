@@ -56,6 +56,8 @@ const ucCtl = (type: number, nargs: number, rw: number): number => type | (nargs
 export const UC_CTL_TB_REMOVE_CACHE_W = ucCtl(9, 2, 1);
 export const UC_CTL_TB_FLUSH_W = ucCtl(10, 0, 1);
 
+/** uc_query_type: did the last uc_emu_start stop on its timeout. */
+export const UC_QUERY_TIMEOUT = 4;
 /** uc_x86_insn: the `syscall` instruction, for UC_HOOK_INSN. */
 export const UC_X86_INS_SYSCALL = 699;
 /** 128-bit and other wide x86 registers (read with regReadBytes): xmm0..xmm15 are 122..137. */

@@ -8,7 +8,7 @@
  */
 import * as ffi from './ffi.ts';
 import {
-  UC_ARCH_X86, UC_MODE_64, UC_HOOK_CODE, UC_HOOK_BLOCK, UC_HOOK_INTR, UC_HOOK_INSN_INVALID, UC_HOOK_INSN, UC_X86_INS_SYSCALL,
+  UC_ARCH_X86, UC_MODE_64, UC_HOOK_CODE, UC_HOOK_BLOCK, UC_HOOK_INTR, UC_HOOK_INSN_INVALID, UC_HOOK_INSN, UC_X86_INS_SYSCALL, UC_QUERY_TIMEOUT,
   UC_CTL_TB_REMOVE_CACHE_W, UC_CTL_TB_FLUSH_W, X86_REG, type RegName,
 } from './consts.ts';
 
@@ -187,6 +187,13 @@ export class UcEngine {
     this.stashed = undefined;
     if (stashed !== undefined) throw stashed;
     check('uc_emu_start', status);
+  }
+
+  /** Whether the last emuStart() ended on its timeout (uc_query UC_QUERY_TIMEOUT). */
+  timedOut(): boolean {
+    const out = [0n];
+    check('uc_query(UC_QUERY_TIMEOUT)', ffi.uc_query(this.handle, UC_QUERY_TIMEOUT, out) as number);
+    return BigInt(out[0]!) !== 0n;
   }
 
   emuStop(): void {

@@ -14,6 +14,7 @@ export const uc_open = lib.func('int uc_open(int arch, int mode, _Out_ void **uc
 export const uc_close = lib.func('int uc_close(void *uc)');
 export const uc_strerror = lib.func('const char *uc_strerror(int code)');
 export const uc_errno = lib.func('int uc_errno(void *uc)');
+export const uc_query = lib.func('int uc_query(void *uc, int type, _Out_ uint64_t *result)');
 // Value pointers are passed as BigUint64Array/Int32Array buffers (koffi hands over their memory).
 export const uc_reg_read = lib.func('int uc_reg_read(void *uc, int regid, void *value)');
 export const uc_reg_write = lib.func('int uc_reg_write(void *uc, int regid, void *value)');

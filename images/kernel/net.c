@@ -1,15 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * net.c - a cut-down net_device / sk_buff and eth_type_trans().
+ * net.c - eth_type_trans() and small skb/dev helpers over the cut-down
+ * net_device / sk_buff of net.h.
  *
  * The structs are much smaller than Linux's, but the fields a tracing
  * program reads have the kernel's names and C types, so BTF-typed access
  * (skb->len, skb->dev->ifindex, ...) works the same way.
  */
-#include "kernel.h"
+#include "net.h"
 
-#define ETH_ALEN 6
-#define ETH_HLEN 14			/* dst MAC, src MAC, ethertype */
 #define ETH_P_802_3 0x0001		/* raw 802.3 (Novell), see below */
 #define ETH_P_802_2 0x0004		/* 802.2 LLC */
 #define ETH_P_802_3_MIN 0x0600		/* smaller values are lengths */
@@ -18,26 +17,6 @@
 #define PACKET_BROADCAST 1
 #define PACKET_MULTICAST 2
 #define PACKET_OTHERHOST 3
-
-struct net_device {
-	char name[16];
-	int ifindex;
-	unsigned int flags;
-	unsigned int mtu;
-	unsigned char dev_addr[ETH_ALEN];
-	unsigned short type;
-	unsigned long long rx_packets;
-};
-
-struct sk_buff {
-	unsigned char *data;
-	unsigned int len;
-	__be16 protocol;		/* as eth_type_trans returns it */
-	unsigned char pkt_type;
-	struct net_device *dev;
-	int mac_header;			/* offset of the L2 header from head */
-	unsigned char *head;		/* start of the buffer */
-};
 
 struct ethhdr {
 	unsigned char h_dest[ETH_ALEN];

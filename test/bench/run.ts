@@ -7,9 +7,15 @@ import { interpBench } from './interp.bench.ts';
 import { bpfBench } from './bpf.bench.ts';
 import { objectsBench } from './objects.bench.ts';
 import { trampolineBench } from './trampoline.bench.ts';
+import { auditBench } from './audit.bench.ts';
+import { abiBench } from './abi.bench.ts';
+import { userBench } from './user.bench.ts';
 
 report(await machineBench());
 report(await interpBench());
 report(await bpfBench());
 report(await objectsBench());
 report(await trampolineBench());
+report(await auditBench());
+report(await abiBench());
+report(await userBench());

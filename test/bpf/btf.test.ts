@@ -83,7 +83,7 @@ describe('the kernel image\'s BTF', () => {
 
   it('sizes, aligns and finds members as the compiler laid them out', () => {
     const skb = vmlinux.findByNameKind('sk_buff', BTF_KIND.STRUCT)!;
-    expect(vmlinux.resolveSize(skb.id)).toBe(40);
+    expect(vmlinux.resolveSize(skb.id)).toBe(128);
     expect(vmlinux.alignOf(skb.id)).toBe(8);
     expect(vmlinux.findMember(skb.id, 'len')).toMatchObject({ bitOffset: 64, bitfieldSize: 0, path: [1] });
     expect(vmlinux.findMember(skb.id, 'nosuch')).toBeUndefined();
@@ -334,7 +334,7 @@ describe('split BTF on top of vmlinux\'s', () => {
     expect(split.startId).toBe(vmlinux.typeCount);
     expect(split.type(vmlinux.typeCount + 1).name).toBe('mod_s');
     expect(split.typeName(split.type(vmlinux.typeCount + 1).members![0]!.type)).toBe('struct sk_buff *');
-    expect(split.findByNameKind('sk_buff', BTF_KIND.STRUCT)!.id).toBe(53);
+    expect(split.findByNameKind('sk_buff', BTF_KIND.STRUCT)!.id).toBe(vmlinux.findByNameKind('sk_buff', BTF_KIND.STRUCT)!.id);
     expect(split.resolveSize(vmlinux.typeCount + 1)).toBe(16);
   });
 

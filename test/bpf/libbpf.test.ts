@@ -38,9 +38,9 @@ describe('objtest.bpf.o: opened as libbpf does', () => {
     expect(o.spec.programs.map((p) => [p.name, p.secName])).toEqual([['xdp_count', 'xdp'], ['probe_skb', 'kprobe/eth_type_trans']]);
     expect(o.spec.maps.map((m) => [m.name, m.type, m.keySize, m.valueSize, m.maxEntries, m.mapFlags])).toEqual([
       ['counts', 1, 4, 8, 16, 0],
-      ['objtest.data', 2, 4, 8, 1, 0],
-      ['objtest.bss', 2, 4, 20, 1, 0],
-      ['objtest.rodata', 2, 4, 32, 1, 128], // BPF_F_RDONLY_PROG: factor and bpf_printk's format
+      ['objtest.data', 2, 4, 8, 1, 1024], // BPF_F_MMAPABLE, as libbpf makes global data
+      ['objtest.bss', 2, 4, 20, 1, 1024],
+      ['objtest.rodata', 2, 4, 32, 1, 128 | 1024], // BPF_F_RDONLY_PROG: factor and bpf_printk's format
     ]);
     // The subprogram `scale` in .text is appended to the program that calls it.
     const xdp = o.spec.programs[0]!;
