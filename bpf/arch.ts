@@ -21,6 +21,11 @@ export interface JitInput {
   callx?: { table: bigint; count: number; bad: bigint };
   /** The value of an LD_IMM64 with a pseudo source (map fd → map address …). */
   ldImm64?(insn: Insn, pc: number): bigint;
+  /**
+   * BPF_PROBE_MEM loads (through typed kernel pointers): which instructions, and a function
+   * `u64 load(addr, size)` that reads or gives 0 on a fault (the exception table's fixup).
+   */
+  probeMem?: { has(pc: number): boolean; load: bigint };
 }
 
 export interface JitImage {

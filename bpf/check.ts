@@ -2,12 +2,11 @@
  * @fileoverview The structural check a program passes before anything runs (the parts of the
  * kernel verifier's check_subprogs/check_cfg/do_check that need no abstract state), with the
  * kernel's messages and errnos: valid opcodes, registers in range, jumps inside the program
- * and inside their function, whole ld_imm64 pairs, no falling off the end, R10 read-only.
- * The full verifier (register types and bounds) is a later piece of work.
+ * and inside their function, whole ld_imm64 pairs, no falling off the end. bpf/verifier/
+ * runs it first and does the rest (register types and bounds, R10 read-only on reachable paths).
  */
 import {
-  BPF_JMP, BPF_JMP32, BPF_CALL, BPF_EXIT, BPF_JA, BPF_CLASS, BPF_OP, BPF_LDX, BPF_ALU, BPF_ALU64,
-  BPF_STX, BPF_MODE, BPF_ATOMIC, BPF_FETCH, BPF_REG_FP, BPF_PSEUDO_CALL, BPF_COMPLEXITY_LIMIT_INSNS, BPF_CMPXCHG,
+  BPF_JMP, BPF_JMP32, BPF_CALL, BPF_EXIT, BPF_JA, BPF_CLASS, BPF_OP, BPF_REG_FP, BPF_PSEUDO_CALL, BPF_COMPLEXITY_LIMIT_INSNS,
 } from './isa/opcodes.ts';
 import { opOf, isLdImm64, type Insn } from './isa/insn.ts';
 
@@ -16,17 +15,6 @@ export const EINVAL = 22, EACCES = 13, E2BIG = 7;
 export interface CheckError { errno: number; msg: string }
 
 const err = (errno: number, msg: string): CheckError => ({ errno, msg });
-
-/** Registers an instruction writes (for the frame-pointer rule). */
-function writesReg(i: Insn): number | undefined {
-  const cls = BPF_CLASS(i.code);
-  if (cls === BPF_ALU || cls === BPF_ALU64 || cls === BPF_LDX || isLdImm64(i)) return i.dst;
-  if (cls === BPF_STX && BPF_MODE(i.code) === BPF_ATOMIC) {
-    if (i.imm === BPF_CMPXCHG) return 0;
-    if (i.imm & BPF_FETCH) return i.src;
-  }
-  return undefined;
-}
 
 /**
  * 0 problems: undefined; else the first problem, as the kernel reports it, in the kernel's order:

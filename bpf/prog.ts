@@ -7,6 +7,7 @@ import type { Kernel } from '../kernel/kernel.ts';
 import type { ExecRegion } from '../kernel/execmem.ts';
 import type { NativeFn, NativeFunction } from '../emulator/machine.ts';
 import { GuestFault } from '../emulator/faults.ts';
+import { GuestMemoryError } from '../emulator/memory.ts';
 import type { BpfArch, JitImage } from './arch.ts';
 import { doMiscFixups, type Patched } from './fixup.ts';
 import { bpfProgCalcTag, bpfProgName, splitFuncs, stackDepths, type BpfFunc } from './core.ts';
@@ -39,6 +40,8 @@ export interface LoadOptions {
   tag?: string;
   /** Each function's name from func_info BTF: kallsyms `bpf_prog_<tag>_<name>` (bpf_get_prog_name). */
   funcNames?: readonly string[];
+  /** BPF_PROBE_MEM: the loads (by index) the verifier found to go through typed kernel pointers. */
+  probeMem?: readonly number[];
 }
 
 export interface BpfProg {
@@ -52,6 +55,8 @@ export interface BpfProg {
   readonly helpers: ReadonlyMap<number, HelperDef>;
   /** ld_imm64 values resolved at load: instruction index → value. */
   readonly ldImm64: ReadonlyMap<number, bigint>;
+  /** BPF_PROBE_MEM loads by index: a faulting address reads 0. */
+  readonly probeMem?: ReadonlySet<number>;
   jit?: {
     region: ExecRegion;
     image: JitImage;
@@ -126,12 +131,36 @@ export class BpfRuntime {
       const r = h.fn(a, b, c, d, e);
       return typeof r === 'bigint' ? r : BigInt(typeof r === 'boolean' ? Number(r) : r ?? 0);
     }]));
-    const r = bpfRun({ insns: prog.insns }, args, {
+    const r = bpfRun({ insns: prog.insns, probeMem: prog.probeMem }, args, {
       mem: this.kernel.machine.mem, stack: this.interpStack, helpers,
       resolveLdImm64: (_insn, pc) => prog.ldImm64.get(pc)!,
     });
     this.kernel.clock.instructions(r.insns); // virtual time advances with the instructions run
     return r;
+  }
+
+  private probeLoad: NativeFunction | undefined;
+
+  /**
+   * BPF_PROBE_MEM in JIT images: `u64 load(addr, size)`, the value zero-extended, or 0 when the
+   * address faults (what the kernel's exception table fixup gives).
+   */
+  private probeLoadAddress(): bigint {
+    this.probeLoad ??= this.kernel.defineNative('__bpf_probe_mem_load', (addr, size) => {
+      const mem = this.kernel.machine.mem;
+      try {
+        switch (Number(size)) {
+          case 1: return BigInt(mem.readU8(addr));
+          case 2: return BigInt(mem.readU16(addr));
+          case 4: return BigInt(mem.readU32(addr));
+          default: return mem.readU64(addr);
+        }
+      } catch (e) {
+        if (e instanceof GuestMemoryError) return 0n;
+        throw e;
+      }
+    }, 2);
+    return this.probeLoad.address;
   }
 
   /** The native entry point of a helper (one per definition, made on first use). */
@@ -161,7 +190,10 @@ export class BpfRuntime {
     const funcs = stackDepths(patched.insns, splitFuncs(patched.insns));
     const helpers = new Map((opts.helpers ?? []).map((h) => [h.id, h]));
     const name = (opts.name ?? '').slice(0, 15); // BPF_OBJ_NAME_LEN 16
-    const prog: BpfProg = { name, tag: opts.tag ?? bpfProgCalcTag(insns), insns, patched, funcs, helpers, ldImm64 };
+    const prog: BpfProg = {
+      name, tag: opts.tag ?? bpfProgCalcTag(insns), insns, patched, funcs, helpers, ldImm64,
+      ...(opts.probeMem?.length ? { probeMem: new Set(opts.probeMem) } : {}),
+    };
     if (opts.jit !== false) this.jitCompile(prog, opts.funcNames);
     return prog;
   }
@@ -188,6 +220,7 @@ export class BpfRuntime {
         funcs: prog.funcs,
         helperAddr: (id) => { const h = prog.helpers.get(id); return h ? this.helperAddress(h) : undefined; },
         ldImm64: (_insn, pc) => prog.ldImm64.get(prog.patched.newToOrig[pc]!)!,
+        ...(prog.probeMem ? { probeMem: { has: (pc: number) => prog.probeMem!.has(prog.patched.newToOrig[pc]!), load: this.probeLoadAddress() } } : {}),
         ...(callxTable !== undefined ? { callx: { table: callxTable, count: maxId + 1, bad: this.badHelper.address } } : {}),
       }, (size) => {
         // bpf_jit_binary_alloc: a header word, then the image; int3 everywhere else.

@@ -20,7 +20,7 @@
  * Which registers hold what is tracked along every path (reg_track.ts): copies, spills,
  * bpf-to-bpf calls.
  */
-import { BTF_KIND } from './btf/uapi.ts';
+import { BTF_KIND, btfKindStr } from './btf/uapi.ts';
 import type { Btf } from './btf/btf.ts';
 import { BPF_CLASS, BPF_LDX, BPF_ST, BPF_STX, BPF_SIZE, SIZE_BYTES } from './isa/opcodes.ts';
 import { isLdImm64, type Insn } from './isa/insn.ts';
@@ -62,7 +62,7 @@ function btfCtxAccess(btf: Btf, funcId: number, off: number, fexit: boolean, opt
   const typeId = arg === nrArgs ? proto.sizeOrType : proto.params![arg]!.type;
   const t = btf.resolve(typeId);
   if (t.kind === BTF_KIND.INT) return { kind: RK.SCALAR };
-  if (t.kind !== BTF_KIND.PTR) return deny(`func '${tname}' arg${arg} '${arg === nrArgs ? '' : proto.params![arg]!.name}' has type ${t.kind === 0 ? 'void' : btf.typeName(typeId)}. Only pointer access is allowed`);
+  if (t.kind !== BTF_KIND.PTR) return deny(`func '${tname}' arg${arg} '${t.name}' has type ${btfKindStr(t.kind)}. Only pointer access is allowed`);
   if (t.sizeOrType === 0) return { kind: RK.SCALAR }; // a pointer to void is a scalar to the verifier
   const target = btf.resolve(t.sizeOrType);
   if (opts.tgtProgType !== undefined) {

@@ -5,18 +5,18 @@
 import { session, release, keepObject } from './session.ts';
 import { readFileSync, existsSync } from 'node:fs';
 import { type System } from '../index.ts';
-import { BpfObject } from '../bpf/libbpf/load.ts';
+import { BpfObject, type ObjectLoadOptions } from '../bpf/libbpf/load.ts';
 import { UsageError } from './output.ts';
 
 export interface LoadedObject { sys: System; obj: BpfObject }
 
-export async function bootAndLoad(path: string, engine = 'jit'): Promise<LoadedObject> {
+export async function bootAndLoad(path: string, engine = 'jit', extra: ObjectLoadOptions = {}): Promise<LoadedObject> {
   if (engine !== 'jit' && engine !== 'interp') throw new UsageError(`--engine ${engine}: expected jit or interp`);
   if (!existsSync(path)) throw new UsageError(`object file ${path} not found`);
   const sys = await session();
   try {
     sys.bpfSys.jitEnabled = engine === 'jit';
-    const obj = BpfObject.open(new Uint8Array(readFileSync(path)), path, sys.objectLoadOptions).load(sys.bpfSys, sys.objectLoadOptions);
+    const obj = BpfObject.open(new Uint8Array(readFileSync(path)), path, sys.objectLoadOptions).load(sys.bpfSys, { ...sys.objectLoadOptions, ...extra });
     keepObject(obj);
     return { sys, obj };
   } catch (e) {

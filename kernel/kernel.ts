@@ -10,6 +10,7 @@ import type { ElfFile } from './elf.ts';
 import { readImage, mapImage, type LoadedSegment } from './image.ts';
 import { Kallsyms } from './kallsyms.ts';
 import { FtraceSites } from './ftrace.ts';
+import { kernelProfile, type KernelProfile } from './profile.ts';
 import {
   INIT_STACK, THREAD_SIZE, KMALLOC_ARENA, KMALLOC_ARENA_SIZE, RUNTIME_EXIT_PAGE, RUNTIME_NATIVE_PAGE, RUNTIME_NATIVE_PAGES,
 } from './layout.ts';
@@ -30,6 +31,8 @@ export interface BootOptions {
   faultLocator?: FaultLocator;
   /** The clock: virtual (default, reproducible) or the host's. */
   clock?: ClockOptions;
+  /** The kernel generation modelled: '5.5' (default, the seed's) … '6.6' (kernel/profile.ts). */
+  kernel?: string;
 }
 
 /** A name that is not a kernel symbol, or not a function. */
@@ -45,6 +48,8 @@ export class Kernel {
   readonly elf: ElfFile;
   readonly ksyms = new Kallsyms();
   readonly ftrace: FtraceSites;
+  /** Which kernel generation this machine models: every version-dependent behaviour reads its row. */
+  readonly profile: KernelProfile;
   readonly segments: LoadedSegment[];
   /** The task in the kernel: init, or a user process during its syscall (kernel/process.ts). */
   current: Task;
@@ -59,6 +64,7 @@ export class Kernel {
   readonly audit: AuditSubsystem = new AuditSubsystem(this);
 
   constructor(opts: BootOptions = {}) {
+    this.profile = kernelProfile(opts.kernel);
     this.elf = readImage(opts.image);
     this.machine = new Machine({
       exitPage: RUNTIME_EXIT_PAGE,

@@ -193,7 +193,8 @@ function doJit(input: JitInput, f: JitFunc, e: Emitter, base: number, addrs: Int
         break;
       }
       case BPF_LDX:
-        if (BPF_MODE(code) === BPF_MEMSX) emitLdsx(e, SIZE_BYTES[BPF_SIZE(code)] as 1 | 2 | 4, dst, src, off);
+        if (input.probeMem?.has(i)) emitProbeLdx(e, SIZE_BYTES[BPF_SIZE(code)]!, dst, src, off, () => callRel32(i, input.probeMem!.load));
+        else if (BPF_MODE(code) === BPF_MEMSX) emitLdsx(e, SIZE_BYTES[BPF_SIZE(code)] as 1 | 2 | 4, dst, src, off);
         else emitLdx(e, SIZE_BYTES[BPF_SIZE(code)]!, dst, src, off);
         break;
       case BPF_ST:
@@ -288,6 +289,23 @@ function doJit(input: JitInput, f: JitFunc, e: Emitter, base: number, addrs: Int
     }
     addrs[i] = here();
   }
+}
+
+/**
+ * BPF_PROBE_MEM: the kernel emits the load with an exception table entry whose fixup zeroes dst;
+ * here the load is a call of a function that reads or gives 0, with R0-R5 (caller-saved) kept:
+ *   push R0..R5 but dst ; mov r11, src ; lea rdi, [r11 + off] ; mov esi, size ; call load
+ *   mov dst, rax ; pop
+ */
+function emitProbeLdx(e: Emitter, size: number, dst: number, src: number, off: number, call: () => void): void {
+  const saved = [0, 1, 2, 3, 4, 5].filter((r) => r !== dst);
+  for (const r of saved) { if (isEreg(r)) e.emit(0x41); e.emit(add1reg(0x50, r)); } // push
+  emitMov(e, AUX_REG, src);                       // mov r11, src
+  e.emit(0x49, 0x8d, 0xbb); e.emitOff32(off);     // lea rdi, [r11 + off32]
+  e.emit(0xbe); e.emitOff32(size);                // mov esi, size
+  call();                                         // call load
+  if (dst !== 0) emitMov(e, dst, 0);              // mov dst, rax
+  for (const r of saved.reverse()) { if (isEreg(r)) e.emit(0x41); e.emit(add1reg(0x58, r)); } // pop
 }
 
 /**

@@ -18,7 +18,9 @@
  * kernel's interpreter; the verifier forbids reading them). bpf-to-bpf calls give the callee its
  * own frame, stack and R10, and restore all of the caller's R1-R10 at exit (the kernel's
  * interpreter runs the callee with a fresh register file): R6-R9 are callee-saved.
- * Not modelled: tail calls (BPF_TAIL_CALL is not an ISA row), BPF_PROBE_MEM fault fixups.
+ * BPF_PROBE_MEM: the loads the verifier marked (through typed kernel pointers, the program's
+ * probeMem) read 0 into dst when the address faults, as the kernel's exception table fixup does.
+ * Not modelled: tail calls (BPF_TAIL_CALL is not an ISA row).
  *
  * Errors: a Step throws a VmTrap (vm.ts); the loop rethrows it as a BpfRuntimeError naming the
  * instruction index and mnemonic, e.g. `insn 7 (ldxdw): read of 8 bytes at 0x10 faults: not mapped`.
@@ -33,8 +35,8 @@ import type { GuestMemory } from '../../emulator/memory.ts';
 
 export type { TrapKind };
 
-/** A verified program (verifier rewrites done). */
-export interface InterpProgram { readonly insns: readonly Insn[] }
+/** A verified program (verifier rewrites done); probeMem: its BPF_PROBE_MEM loads by index. */
+export interface InterpProgram { readonly insns: readonly Insn[]; readonly probeMem?: ReadonlySet<number> }
 
 /** Where frames' stacks come from: MAX_BPF_STACK bytes each, freed in LIFO order. */
 export interface InterpStack {
@@ -97,7 +99,7 @@ const trapStep = (t: VmTrap): Step => () => { throw t; };
  * row, a jump outside the program, lddw's second slot) becomes a Step that traps when reached,
  * as a verified program never reaches one.
  */
-export function prepare(insns: readonly Insn[]): PreparedProgram {
+export function prepare(insns: readonly Insn[], probeMem?: ReadonlySet<number>): PreparedProgram {
   const ops: Step[] = [], names: string[] = [];
   for (let pc = 0; pc < insns.length; pc++) {
     const i = insns[pc]!;
@@ -107,7 +109,8 @@ export function prepare(insns: readonly Insn[]): PreparedProgram {
     try {
       if (!op) throw new VmTrap('bad-insn', `no instruction has opcode 0x${i.code.toString(16)} (off ${i.off}, imm ${i.imm})`);
       if (i.dst > BPF_REG_AX || i.src > BPF_REG_AX) throw new VmTrap('bad-insn', `register r${Math.max(i.dst, i.src)} does not exist`);
-      ops.push((HANDLERS[op] as Compile)(i, site));
+      const step = (HANDLERS[op] as Compile)(i, site);
+      ops.push(probeMem?.has(pc) ? probeLoad(step, i, pc) : step);
     } catch (e) {
       if (!(e instanceof VmTrap)) throw e;
       ops.push(trapStep(e));
@@ -123,6 +126,20 @@ export function prepare(insns: readonly Insn[]): PreparedProgram {
   return { ops, names };
 }
 
+/** BPF_PROBE_MEM: the load, or dst = 0 and on to the next instruction when it faults. */
+function probeLoad(step: Step, i: Insn, pc: number): Step {
+  const d = 2 * i.dst, n = pc + 1;
+  return (r, vm) => {
+    try {
+      return step(r, vm);
+    } catch (e) {
+      if (!(e instanceof VmTrap) || e.kind !== 'fault') throw e;
+      r[d] = 0; r[d + 1] = 0;
+      return n;
+    }
+  };
+}
+
 /** Run states not in use: a run takes one (a helper may start a nested run) and gives it back. */
 const idle: Vm[] = [];
 const MAX_IDLE = 8;
@@ -132,7 +149,7 @@ const prepared = new WeakMap<readonly Insn[], PreparedProgram>();
 /** The program's Steps, compiled on first use (instructions must not change afterwards). */
 export function preparedOf(prog: InterpProgram): PreparedProgram {
   let p = prepared.get(prog.insns);
-  if (!p) prepared.set(prog.insns, (p = prepare(prog.insns)));
+  if (!p) prepared.set(prog.insns, (p = prepare(prog.insns, prog.probeMem)));
   return p;
 }
 

@@ -51,6 +51,10 @@ export interface ObjectLoadOptions {
    * functions of this loaded program instead of the kernel's (setAttachTarget overrides it).
    */
   attachProgFd?: number;
+  /** bpf_program__set_autoload: only the programs this returns true for are loaded. */
+  autoload?: (p: ProgramSpec) => boolean;
+  /** Each program's verifier log (log_buf) after its PROG_LOAD, loaded or rejected. */
+  onLog?: (p: ProgramSpec, log: string) => void;
 }
 
 /** bpf_object: what libbpf's object API gives its user. */
@@ -78,7 +82,7 @@ export class BpfObject {
     try {
       this.loadBtf(sub);
       for (const m of this.spec.maps) this.createMap(sub, m);
-      for (const p of this.spec.programs) this.loadProgram(sub, p, opts);
+      for (const p of this.spec.programs) if (opts.autoload?.(p) ?? true) this.loadProgram(sub, p, opts);
     } catch (e) {
       this.close();
       throw e;
@@ -175,6 +179,7 @@ export class BpfObject {
           line_info_rec_size: 16, line_info: uli, line_info_cnt: p.lineInfo.length,
         } : {}),
       }).ret;
+      opts.onLog?.(p, sub.kernel.machine.mem.readCString(ulog, logSize));
       if (fd < 0) throw new LoadError(`program '${p.name}': BPF_PROG_LOAD`, fd, sub.kernel.machine.mem.readCString(ulog, logSize).trim());
       this.programs.set(p.name, { spec: p, fd, id: sub.progFromFd(fd)!.id });
     } finally {

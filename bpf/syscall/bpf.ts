@@ -22,7 +22,6 @@ import { bpfHelpers } from '../helpers/index.ts';
 import { PROG_TYPES, BPF_PROG_TYPE_TRACING, BPF_TRACE_FENTRY, BPF_TRACE_FEXIT } from '../prog_types.ts';
 import { BTF_KIND } from '../btf/btf.ts';
 import { btfDistillFuncProto, FuncModelError } from '../btf_func_model.ts';
-import { checkTracingCtx } from '../tracing_ctx.ts';
 import { TrampolineManager, type TrampLinkable } from '../trampoline.ts';
 import { encode } from '../isa/insn.ts';
 import {
@@ -389,7 +388,7 @@ export class BpfSubsystem {
     const type = f.prog_type as number;
     const info = PROG_TYPES[type];
     if (!info) return -EINVAL;
-    if ((f.prog_flags as number) & ~0x3) return -EINVAL; // BPF_F_STRICT_ALIGNMENT | BPF_F_ANY_ALIGNMENT
+    if ((f.prog_flags as number) & ~0xf) return -EINVAL; // BPF_F_STRICT_ALIGNMENT | BPF_F_ANY_ALIGNMENT | BPF_F_TEST_RND_HI32 | BPF_F_TEST_STATE_FREQ
     const insnCnt = f.insn_cnt as number;
     if (insnCnt === 0 || insnCnt > 1_000_000) return -E2BIG;
     const logLevel = f.log_level as number, logSize = f.log_size as number, logBuf = f.log_buf as bigint;
@@ -451,6 +450,8 @@ export class BpfSubsystem {
       prog = this.rt.load(checked.insns, {
         name: f.prog_name as string, helpers: this.helpers, jit: this.jitEnabled, tag: checked.tag, funcNames: checked.funcInfo?.names,
         resolveLdImm64: (insn, next) => resolve(insn, next),
+        // BPF_PROBE_MEM loads, by the verifier's indices (the ctx rewrite keeps a tracing program's).
+        ...(checked.insns.length === insns.length ? { probeMem: verdict.probeMem } : {}),
       });
     } catch (e) {
       if (e instanceof BpfLoadError) return fail(-e.errno, e.message);
@@ -504,8 +505,7 @@ export class BpfSubsystem {
     }
     const sym = this.kernel.ksyms.lookup(t.name);
     if (!sym) return fail(ENOENT, `The address of function ${t.name} cannot be found`);
-    const bad = checkTracingCtx(insns, btf, btfId, eat);
-    if (bad) { bad.log.forEach((l, i) => { if (i < bad.log.length - 1) fail(0, l); }); return fail(bad.errno, bad.log.at(-1)!); }
+    // The ctx and typed-pointer rules (btf_ctx_access, btf_struct_access) are the verifier's.
     return { addr: sym.address, model, name: t.name, key: mod?.key };
   }
 

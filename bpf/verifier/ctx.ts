@@ -141,10 +141,10 @@ const tracing: Check = (env, off, size, t) => {
   }
   const typeId = arg === nrArgs ? proto.sizeOrType : params[arg]!.type;
   const tt = btf.resolve(typeId);
-  if (tt.kind === BTF_KIND.INT || tt.kind === BTF_KIND.ENUM) return scalar;
+  if (tt.kind === BTF_KIND.INT || (tt.kind === BTF_KIND.ENUM && env.profile.verifier.ctxEnumScalar)) return scalar;
   if (tt.kind !== BTF_KIND.PTR) {
-    const name = arg === nrArgs ? '' : params[arg]!.name;
-    env.verbose(`func '${tname}' arg${arg} '${name}' has type ${btfKindStr(tt.kind)}. Only pointer access is allowed\n`);
+    // The kernel prints the argument's (resolved) type: its name and kind, e.g. 'e' has type ENUM.
+    env.verbose(`func '${tname}' arg${arg} '${tt.name}' has type ${btfKindStr(tt.kind)}. Only pointer access is allowed\n`);
     return false;
   }
   if (tt.sizeOrType === 0) return scalar; // void *: a scalar, no walking further

@@ -4,6 +4,7 @@
  * current path's state, the stack of paths still to explore, the explored states per
  * instruction for pruning, per-instruction facts, the log, and the counters the kernel reports.
  */
+import { kernelProfile, type KernelProfile } from '../../kernel/profile.ts';
 import type { Insn } from '../isa/insn.ts';
 import type { Btf } from '../btf/btf.ts';
 import type { MapInfo, RegState } from './reg.ts';
@@ -81,6 +82,8 @@ export class VerifierEnv {
   readonly implementedHelpers: ReadonlySet<number> | undefined;
   /** Accept the v4 ISA and the atomic operations of later kernels (v5.5 has neither). */
   readonly v4Isa: boolean;
+  /** The kernel generation whose rules apply (kernel/profile.ts). */
+  readonly profile: KernelProfile;
 
   aux: InsnAux[];
   subprogs: SubprogInfo[] = [];
@@ -108,6 +111,7 @@ export class VerifierEnv {
   constructor(o: {
     insns: Insn[]; progType: number; expectedAttachType: number; gplCompatible: boolean; strictAlignment: boolean;
     attach?: AttachTarget; btf?: Btf; log: VerifierLog; implementedHelpers?: ReadonlySet<number>; v4Isa?: boolean;
+    profile?: KernelProfile;
   }) {
     this.insns = o.insns;
     this.progType = o.progType;
@@ -115,6 +119,7 @@ export class VerifierEnv {
     this.gplCompatible = o.gplCompatible;
     this.strictAlignment = o.strictAlignment;
     this.attach = o.attach;
+    this.profile = o.profile ?? kernelProfile();
     this.btf = o.btf;
     this.log = o.log;
     this.implementedHelpers = o.implementedHelpers;

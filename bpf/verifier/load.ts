@@ -4,6 +4,7 @@
  * program's target (a kernel or module function, or a function of another BPF program) — turned
  * into bpfCheck's options. The result's log goes to log_buf with the rest of the load's.
  */
+import type { KernelProfile } from '../../kernel/profile.ts';
 import type { Btf } from '../btf/btf.ts';
 import type { Insn } from '../isa/insn.ts';
 import type { BpfMap } from '../maps/map.ts';
@@ -12,7 +13,7 @@ import { bpfCheck, type VerifyResult } from './verifier.ts';
 import type { AttachTarget } from './env.ts';
 import type { MapInfo } from './reg.ts';
 
-const BPF_F_STRICT_ALIGNMENT = 1;
+const BPF_F_STRICT_ALIGNMENT = 1, BPF_F_TEST_STATE_FREQ = 1 << 3;
 
 /** What the load path knows when it calls the verifier. */
 export interface ProgLoadVerify {
@@ -33,6 +34,8 @@ export interface ProgLoadVerify {
   conservative?: boolean;
   /** Helper ids this machine implements. */
   helperIds?: readonly number[];
+  /** The machine's kernel generation. */
+  profile?: KernelProfile;
 }
 
 const infoCache = new WeakMap<BpfMap, MapInfo>();
@@ -62,8 +65,9 @@ export function verifyProgLoad(p: ProgLoadVerify): VerifyResult {
   return bpfCheck(p.insns, {
     progType: p.progType, expectedAttachType: p.expectedAttachType, logLevel: p.logLevel, logSize: p.logLevel ? p.logSize : undefined,
     gplCompatible: p.gplCompatible, strictAlignment: (p.progFlags & BPF_F_STRICT_ALIGNMENT) !== 0,
+    testStateFreq: (p.progFlags & BPF_F_TEST_STATE_FREQ) !== 0,
     resolveMap: (insn) => { const m = p.mapFromFd(insn.imm); return m && { map: mapInfo(m) }; },
-    attach, btf: p.vmlinuxBtf, implementedHelpers: p.helperIds ? new Set(p.helperIds) : undefined,
+    attach, btf: p.vmlinuxBtf, implementedHelpers: p.helperIds ? new Set(p.helperIds) : undefined, profile: p.profile,
   });
 }
 
@@ -73,6 +77,7 @@ export interface LoadEnv {
   readonly vmlinuxBtf: Btf | undefined;
   readonly moduleBtf: ((btfId: number, objFd: number) => { btf: Btf } | undefined) | undefined;
   readonly helpers: readonly { readonly id: number }[];
+  readonly kernel: { readonly profile: KernelProfile };
 }
 
 /** The tracing target as the load path resolved it (bpf2bpf: the target program). */
@@ -93,6 +98,6 @@ export function verifyForLoad(sub: LoadEnv, f: Readonly<Record<string, number | 
     insns, progType: f.prog_type as number, expectedAttachType: f.expected_attach_type as number, progFlags: f.prog_flags as number,
     logLevel: f.log_level as number, logSize: f.log_size as number, gplCompatible, mapFromFd: (fd) => sub.mapFromFd(fd),
     vmlinuxBtf: vmlinux, attachBtfId: btfId, attachBtf, tgtProgType: tracing?.tgt?.type, conservative: tracing?.conservative,
-    helperIds: sub.helpers.map((h) => h.id),
+    helperIds: sub.helpers.map((h) => h.id), profile: sub.kernel.profile,
   });
 }

@@ -9,6 +9,7 @@
  *   const r = bpfCheck(insns, { progType: BPF_PROG_TYPE_XDP, logLevel: 1 });
  *   r.errno  // 0, or 13 (EACCES) with r.log.at(-2) === 'R0 !read_ok'
  */
+import type { KernelProfile } from '../../kernel/profile.ts';
 import {
   BPF_ALU, BPF_ALU64, BPF_LDX, BPF_STX, BPF_ST, BPF_JMP, BPF_JMP32, BPF_LD, BPF_CLASS, BPF_OP, BPF_SRC, BPF_MODE, BPF_SIZE,
   BPF_K, BPF_CALL, BPF_JA, BPF_EXIT, BPF_END, BPF_MEM, BPF_MEMSX, BPF_ATOMIC, BPF_IMM, BPF_DW, BPF_W, BPF_FETCH, BPF_XCHG,
@@ -64,6 +65,8 @@ export interface VerifyOptions {
   testStateFreq?: boolean;
   /** Accept the v4 ISA (sdiv/smod, movsx, bswap, sign-extending loads, gotol) and the fetch atomics, as later kernels do. */
   v4Isa?: boolean;
+  /** The kernel generation whose rules apply (default 5.5): kernel/profile.ts's verifier row. */
+  profile?: KernelProfile;
 }
 
 export interface VerifierStats {
@@ -404,6 +407,7 @@ export function bpfCheck(insns: readonly Insn[], opts: VerifyOptions): VerifyRes
     insns: insns.slice(), progType: opts.progType, expectedAttachType: opts.expectedAttachType ?? 0,
     gplCompatible: opts.gplCompatible ?? true, strictAlignment: opts.strictAlignment ?? false,
     attach: opts.attach, btf: opts.btf, log, implementedHelpers: opts.implementedHelpers, v4Isa: opts.v4Isa,
+    profile: opts.profile,
   });
   env.testStateFreq = opts.testStateFreq ?? false;
   let ret: number;

@@ -1,13 +1,16 @@
 /**
- * @fileoverview `bpfemu prog load OBJ [--engine jit|interp]` (load a clang-built object through
- * bpf() and show its programs as `bpftool prog show` does) and `bpfemu prog run OBJ PROG
- * [--data-in HEX] [--repeat N]` (BPF_PROG_TEST_RUN, printed as `bpftool prog run` prints it).
+ * @fileoverview `bpfemu prog load OBJ [--engine jit|interp] [--section NAME] [--log [LEVEL]]`
+ * (load a clang-built object, or one program of it, through bpf() and show its programs as
+ * `bpftool prog show` does, with the verifier's log; a rejected program's log is printed and
+ * the command exits 1) and `bpfemu prog run OBJ PROG [--data-in HEX] [--repeat N]`
+ * (BPF_PROG_TEST_RUN, printed as `bpftool prog run` prints it).
  */
 import { session, release, releaseObject } from '../session.ts';
 import type { Command } from 'commander';
 import { BPF_PROG_TEST_RUN } from '../../bpf/syscall/attr.ts';
 import { PROG_TYPES } from '../../bpf/prog_types.ts';
-import { errnoName } from '../../bpf/libbpf/load.ts';
+import { errnoName, LoadError } from '../../bpf/libbpf/load.ts';
+import { parseLogLevel, progLoadOptions, progLogText, type ProgLog } from '../proglog.ts';
 import { bootAndLoad, findProgram, hexBytes } from '../bpfobj.ts';
 import { emit, parseInteger, UsageError, type OutputOptions } from '../output.ts';
 import type { System } from '../../index.ts';
@@ -144,12 +147,27 @@ export function register(program: Command, global: () => OutputOptions): void {
     .description('load a BPF object file through bpf() and show its programs and maps')
     .argument('<obj>', 'an ELF object built by clang -target bpf')
     .option('--engine <engine>', 'jit or interp', 'jit')
-    .action(async (path: string, opts: { engine: string }) => {
-      const { sys, obj } = await bootAndLoad(path, opts.engine);
+    .option('--section <name>', 'load only this program (section or function name)')
+    .option('--log [level]', "print each program's verifier log (log_level 1, or the level given)")
+    .action(async (path: string, opts: { engine: string; section?: string; log?: string | true }) => {
+      const level = parseLogLevel(opts.log), logs: ProgLog[] = [];
+      let loaded;
       try {
+        loaded = await bootAndLoad(path, opts.engine, progLoadOptions(opts.section, level, logs));
+      } catch (e) {
+        // A rejected program: the verifier's log on stdout, the error on stderr, exit 1.
+        const failed = logs.filter((l) => level || l === logs.at(-1));
+        if (e instanceof LoadError && failed.length) emit(global(), { logs: failed }, () => progLogText(failed));
+        throw e;
+      }
+      const { sys, obj } = loaded;
+      try {
+        if (obj.programs.size === 0 && opts.section !== undefined)
+          throw new UsageError(`no program '${opts.section}' in ${obj.name} (programs: ${obj.spec.programs.map((p) => `${p.secName} (${p.name})`).join(', ')})`);
         const shown = [...obj.programs.values()].map((p) => progShow(sys, p.fd));
         const maps = [...obj.maps.values()].map((m) => ({ id: m.id, name: m.spec.name, type: m.spec.type, key: m.spec.keySize, value: m.spec.valueSize, max_entries: m.spec.maxEntries }));
-        emit(global(), { programs: shown, maps }, () => [...shown.map(progShowText), ...maps.map((m) => `map ${m.id}: ${m.name}  key ${m.key}B  value ${m.value}B  max_entries ${m.max_entries}`)].join('\n'));
+        emit(global(), { programs: shown, maps, ...(level ? { logs } : {}) }, () => [...(level ? [progLogText(logs)] : []), ...shown.map(progShowText),
+          ...maps.map((m) => `map ${m.id}: ${m.name}  key ${m.key}B  value ${m.value}B  max_entries ${m.max_entries}`)].join('\n'));
       } finally { releaseObject(obj); release(sys); }
     });
   prog.command('run')

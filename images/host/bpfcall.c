@@ -16,6 +16,8 @@
  *                              (a map's or a program's fd)
  *   do CMD SIZE FIELD...       a setup bpf() call that must succeed (e.g. BPF_MAP_FREEZE)
  *   call CMD SIZE FIELD...     a call under test: prints {"ret":N,"errno":N} on its own line
+ *   str NAME                   prints {"str":"..."}: the NUL-terminated text at $NAME (a buf,
+ *                              e.g. a verifier log), JSON-escaped; then empties it (first byte 0)
  *
  *   FIELD = OFF:WIDTH:VALUE    WIDTH bytes (1, 2, 4 or 8, little-endian; any other width: raw
  *                              bytes) at byte OFF of the attr. VALUE: a decimal or 0x integer
@@ -257,8 +259,24 @@ int main(int argc, char **argv)
 			st = run(tok + 1, ntok - 1, &ret, &err);
 			if (!st)
 				printf("{\"ret\":%ld,\"errno\":%d}\n", ret, err);
+		} else if (strcmp(tok[0], "str") == 0) {
+			struct name *n = ntok == 2 ? lookup(tok[1]) : NULL;
+			if (!n)
+				return bad("expected str NAME (a defined buf)", copy);
+			unsigned char *c = (unsigned char *)(uintptr_t)n->value;
+			fputs("{\"str\":\"", stdout);
+			for (unsigned char *q = c; *q; q++) {
+				if (*q == '"' || *q == '\\')
+					printf("\\%c", *q);
+				else if (*q < 0x20 || *q >= 0x7f)
+					printf("\\u%04x", *q);
+				else
+					putchar(*q);
+			}
+			puts("\"}");
+			c[0] = 0;
 		} else {
-			return bad("unknown directive (buf, fd, do, call)", tok[0]);
+			return bad("unknown directive (buf, fd, do, call, str)", tok[0]);
 		}
 		free(copy);
 		if (st)

@@ -10,6 +10,7 @@ import { trampolineBench } from './trampoline.bench.ts';
 import { auditBench } from './audit.bench.ts';
 import { abiBench } from './abi.bench.ts';
 import { userBench } from './user.bench.ts';
+import { verifierBench } from './verifier.bench.ts';
 
 report(await machineBench());
 report(await interpBench());
@@ -19,3 +20,4 @@ report(await trampolineBench());
 report(await auditBench());
 report(await abiBench());
 report(await userBench());
+report(await verifierBench());

@@ -165,7 +165,8 @@ describe('refused inputs: the kernel\'s errno and message, nothing attached, mac
     ['reading past the args', 'bpf_fentry_test1', 'ldxdw %r0, [%r1+8]\nexit', false, -13, "func 'bpf_fentry_test1' doesn't have 2-th argument"],
     ['fexit reading past the return value', 'bpf_fentry_test1', 'ldxdw %r0, [%r1+16]\nexit', true, -13, "func 'bpf_fentry_test1' doesn't have 3-th argument"],
     ['an unaligned ctx read', 'bpf_fentry_test2', 'ldxw %r0, [%r1+4]\nexit', false, -13, "func 'bpf_fentry_test2' offset 4 is not multiple of 8"],
-    ['writing ctx', 'bpf_fentry_test1', 'stdw [%r1+0], 1\nmov %r0, 0\nexit', false, -13, 'invalid bpf_context access off=0 size=8'],
+    ['writing ctx', 'bpf_fentry_test1', 'stdw [%r1+0], 1\nmov %r0, 0\nexit', false, -13, 'BPF_ST stores into R1 ctx is not allowed'],
+    ['writing ctx from a register', 'bpf_fentry_test1', 'mov %r2, 1\nstxdw [%r1+0], %r2\nmov %r0, 0\nexit', false, -13, 'invalid bpf_context access off=0 size=8'],
     ['ctx through a copy', 'bpf_fentry_test1', 'mov %r2, %r1\nldxdw %r0, [%r2+24]\nexit', false, -13, "doesn't have 4-th argument"],
   ])('%s', (_n, target, asm, fexit, errno, msg) => {
     const id = typeof target === 'function' ? target() : target;

@@ -105,10 +105,12 @@ describe('through bpf()', () => {
   beforeAll(async () => { sys = await boot(); });
   afterAll(() => sys?.close?.());
 
-  function load(insns: Insn[], type: number, logSize = 65536, logLevel = 1): { fd: number; log: string } {
+  function load(insns: Insn[], type: number, logSize = 65536, logLevel = 1, progFlags = 0): { fd: number; log: string } {
     const b = sys.bpfSys;
     const ui = b.stage(encode(insns)), lic = b.stage(Buffer.from('GPL\0')), log = b.stage(new Uint8Array(logSize));
-    const fd = b.call(BPF_PROG_LOAD, { prog_type: type, insns: ui, insn_cnt: insns.length, license: lic, log_level: logLevel, log_size: logSize, log_buf: log }).ret;
+    const fd = b.call(BPF_PROG_LOAD, {
+      prog_type: type, insns: ui, insn_cnt: insns.length, license: lic, log_level: logLevel, log_size: logSize, log_buf: log, prog_flags: progFlags,
+    }).ret;
     const text = sys.kernel.machine.mem.readCString(log, logSize);
     b.unstage(ui); b.unstage(lic); b.unstage(log);
     return { fd, log: text };
@@ -122,6 +124,18 @@ describe('through bpf()', () => {
     expect(ok.fd).toBeGreaterThan(0);
     expect(ok.log).toMatch(/^processed 2 insns \(limit 1000000\)/);
     sys.kernel.current.files.close(ok.fd);
+  });
+
+  it('prog_flags BPF_F_TEST_STATE_FREQ: a checkpoint at every pruning point (the statistics show it)', () => {
+    const p = explosion(6);
+    const states = (flags: number): number => {
+      const r = load(p, XDP, 4096, 4, flags);
+      expect(r.fd).toBeGreaterThan(0);
+      sys.kernel.current.files.close(r.fd);
+      return Number(/total_states (\d+)/.exec(r.log)![1]);
+    };
+    expect(states(1 << 3)).toBeGreaterThan(states(0));
+    expect(load(p, XDP, 4096, 4, 1 << 4).fd).toBe(-22); // not a v5.5 flag
   });
 
   it('a state explosion is -E2BIG with the kernel\'s message; the machine loads and runs programs after', () => {

@@ -1,0 +1,111 @@
+/**
+ * @fileoverview Kernel profiles: which kernel generation the machine models. One table says, per
+ * profile, which behaviours apply; every layer (trampoline generator and manager, verifier
+ * tracing rules, helpers, mmap, audit, bpf() privilege checks) reads its row from here instead
+ * of comparing version numbers. The default is 5.5, the seed's kernel.
+ *
+ * Each field names the kernel version and the change that introduced it (../shared/spec/KERNEL.md
+ * "Evolution after 5.5"). A behaviour is `true` from its version on; numeric limits carry the value
+ * of that generation.
+ */
+
+export const KERNEL_VERSIONS = ['5.5', '5.7', '5.12', '5.15', '5.19', '6.1', '6.6'] as const;
+export type KernelVersion = (typeof KERNEL_VERSIONS)[number];
+export const DEFAULT_KERNEL: KernelVersion = '5.5';
+
+/** The trampoline's generation (kernel/bpf/trampoline.c, arch/x86/net/bpf_jit_comp.c). */
+export interface TrampolineBehaviour {
+  /** BPF_MAX_TRAMP_PROGS: 40; 38 from 5.12 (e21aa341785c); BPF_MAX_TRAMP_LINKS 38 from 5.19. */
+  readonly maxProgs: number;
+  /** BPF_MODIFY_RETURN (fmod_ret) programs between fentry and the original call (5.7, ae24082331d9). */
+  readonly fmodRet: boolean;
+  /**
+   * 5.12 (ca06f55b9002, 9ed9e9ba2337): `__bpf_prog_enter(prog)` returns 0 to skip the program
+   * (`test rax,rax; je` after each enter), a per-program recursion guard (prog->active) counted
+   * in bpf_prog_info.recursion_misses, and restore_regs before the original call always.
+   */
+  readonly enterSkips: boolean;
+  /** 5.12 (e21aa341785c): a new bpf_tramp_image per update (percpu_ref, __bpf_tramp_enter/exit); no half-page flip. */
+  readonly imagePerUpdate: boolean;
+  /** 5.15: BPF_TRAMP_F_IP_ARG, the traced function's ip on the frame for bpf_get_func_ip. */
+  readonly ipArg: boolean;
+  /** 5.17: nr_args on the frame for bpf_get_func_arg / _ret / _arg_cnt. */
+  readonly argsCount: boolean;
+  /** 5.19: struct bpf_tramp_run_ctx on the frame (bpf_get_attach_cookie for fentry/fexit), bpf_tramp_links. */
+  readonly runCtx: boolean;
+  /** 6.1: struct arguments by value of at most 16 bytes (BTF_FMODEL_STRUCT_ARG), counted by registers. */
+  readonly structArgs: boolean;
+  /** Arguments a traced function may have: 6 on x86-64 until 6.5; 12 from 6.6 (473e3150e30a), the 7th on from the stack. */
+  readonly maxArgs: number;
+}
+
+/** The helpers a profile knows beyond v5.5's (bpf/helpers reads this). */
+export interface HelperBehaviour {
+  /** bpf_get_func_ip (5.15). */
+  readonly getFuncIp: boolean;
+  /** bpf_get_func_arg, bpf_get_func_ret, bpf_get_func_arg_cnt (5.17). */
+  readonly getFuncArgs: boolean;
+  /** bpf_get_attach_cookie for tracing programs (5.19). */
+  readonly tracingCookie: boolean;
+}
+
+/** The verifier's version-dependent rules (bpf/verifier reads this). */
+export interface VerifierBehaviour {
+  /**
+   * btf_ctx_access reads an enum argument as a scalar. v5.5 takes only `btf_type_is_int` and
+   * refuses an enum with "... has type ENUM. Only pointer access is allowed"; later kernels take
+   * `btf_type_is_small_int(t) || btf_type_is_enum(t)` (seen in the 5.7-era code with fmod_ret's
+   * small-int check; the exact version of the enum addition is not checked).
+   */
+  readonly ctxEnumScalar: boolean;
+}
+
+export interface KernelProfile {
+  readonly version: KernelVersion;
+  readonly trampoline: TrampolineBehaviour;
+  readonly helpers: HelperBehaviour;
+  readonly verifier: VerifierBehaviour;
+  /** mmap of BPF arrays: 'v5.5', or 'v6' with 5.7's fixes (bpf/syscall/mmap.ts MMAP_PROFILES). */
+  readonly mmap: 'v5.5' | 'v6';
+}
+
+/** Whether `version` is `since` or later. */
+export function atLeast(version: KernelVersion, since: KernelVersion): boolean {
+  const n = (v: string): number => { const [a, b] = v.split('.').map(Number); return a! * 1000 + b!; };
+  return n(version) >= n(since);
+}
+
+function makeProfile(v: KernelVersion): KernelProfile {
+  const from = (since: KernelVersion): boolean => atLeast(v, since);
+  return Object.freeze({
+    version: v,
+    trampoline: Object.freeze({
+      maxProgs: from('5.12') ? 38 : 40,
+      fmodRet: from('5.7'),
+      enterSkips: from('5.12'),
+      imagePerUpdate: from('5.12'),
+      ipArg: from('5.15'),
+      argsCount: from('5.19'),
+      runCtx: from('5.19'),
+      structArgs: from('6.1'),
+      maxArgs: from('6.6') ? 12 : 6,
+    }),
+    helpers: Object.freeze({ getFuncIp: from('5.15'), getFuncArgs: from('5.19'), tracingCookie: from('5.19') }),
+    verifier: Object.freeze({ ctxEnumScalar: from('5.7') }),
+    mmap: from('5.7') ? 'v6' : 'v5.5',
+  });
+}
+
+/** The table: one row per profile. */
+export const KERNEL_PROFILES: Readonly<Record<KernelVersion, KernelProfile>> = Object.freeze(
+  Object.fromEntries(KERNEL_VERSIONS.map((v) => [v, makeProfile(v)])) as Record<KernelVersion, KernelProfile>,
+);
+
+/** The profile named `name` ('5.5', 'v5.5', '6.6' …), or an error listing the known ones. */
+export function kernelProfile(name: string = DEFAULT_KERNEL): KernelProfile {
+  const v = name.replace(/^v/, '');
+  if (!(KERNEL_VERSIONS as readonly string[]).includes(v)) {
+    throw new Error(`unknown kernel profile '${name}' (known: ${KERNEL_VERSIONS.join(', ')})`);
+  }
+  return KERNEL_PROFILES[v as KernelVersion];
+}
