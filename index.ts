@@ -59,7 +59,7 @@ export interface System {
   readonly net: NetStack;
   /** User processes (static ELF programs entering the kernel with `syscall`); mmap of BPF maps. */
   readonly procs: Processes;
-  /** bpf_map_fops.mmap, with its kernel profile ('v5.5' default, 'v6'). */
+  /** bpf_map_fops.mmap, with the kernel profile's behaviour ('v5.5' for 5.5, 'v6' from 5.7). */
   readonly mapMmap: BpfMapMmap;
   /** What BpfObject.open/load need from this kernel: its BTF, CO-RE, .BTF.ext parsing. */
   readonly objectLoadOptions: ObjectLoadOptions;
@@ -114,7 +114,7 @@ export async function boot(opts: Omit<BootOptions, 'faultLocator'> = {}): Promis
   const bpf = new BpfRuntime(kernel, arch);
   const bpfSys = new BpfSubsystem(kernel, bpf, { vmlinuxBtf: btf });
   const procs = new Processes(kernel);
-  const mapMmap = new BpfMapMmap(bpfSys);
+  const mapMmap = new BpfMapMmap(bpfSys, kernel.profile.mmap);
   procs.registerFileOps(ANON_MAP, mapMmap);
   procs.registerAccessCheck(321, bpfAccessOk); // __NR_bpf
   const objectLoadOptions: ObjectLoadOptions = { vmlinuxBtf: btf, core: coreResolver(btf), ext: parseBtfExt };

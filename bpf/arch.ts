@@ -4,6 +4,7 @@
  * bpf_arch_text_poke). arch/x86_64 implements it; index.ts hands it to the subsystem.
  */
 import type { Insn } from './isa/insn.ts';
+import type { TrampolineBehaviour } from '../kernel/profile.ts';
 
 /** One function of a program: a range of the (fixed-up) instructions. */
 export interface JitFunc {
@@ -65,12 +66,34 @@ export interface BtfFuncModel {
   retSize: number;
   nrArgs: number;
   argSize: number[];
+  /** 6.1+: per argument, BTF_FMODEL_STRUCT_ARG when it is a struct passed by value (absent: none). */
+  argFlags?: number[];
 }
 
-/** BPF_TRAMP_F_* (include/linux/bpf.h, v5.5). */
+/** btf_func_model.arg_flags[i] (6.1, include/linux/bpf.h): the argument is a struct by value. */
+export const BTF_FMODEL_STRUCT_ARG = 1 << 0;
+
+/** BPF_TRAMP_F_* (include/linux/bpf.h): v5.5's three, then the later ones with their version. */
 export const BPF_TRAMP_F_RESTORE_REGS = 1 << 0;
 export const BPF_TRAMP_F_CALL_ORIG = 1 << 1;
 export const BPF_TRAMP_F_SKIP_FRAME = 1 << 2;
+/** 5.15: store the traced function's ip on the trampoline's frame (bpf_get_func_ip). */
+export const BPF_TRAMP_F_IP_ARG = 1 << 3;
+
+/**
+ * The `struct bpf_prog` stand-in at TrampProg.progAddr (a kzalloc'd block of PROG_STANDIN.size
+ * bytes): guest code (__bpf_prog_enter/exit of 5.12+) and the BPF subsystem agree on these
+ * offsets. `active` is prog->active (one CPU: a plain int), `misses` is the
+ * recursion_misses counter bpf_prog_info reports (5.12+).
+ */
+export const PROG_STANDIN = { id: 0, active: 8, misses: 16, size: 64 } as const;
+
+/**
+ * The `struct bpf_tramp_image` stand-in of 5.12+ (TrampolineInput.trampImage.im): its percpu_ref
+ * as a plain u64 counter at offset 0, which __bpf_tramp_enter increments and __bpf_tramp_exit
+ * decrements; the manager frees an old image only when it reads 0.
+ */
+export const TRAMP_IMAGE_STANDIN = { pcref: 0, size: 64 } as const;
 
 /** A program as the trampoline calls it. */
 export interface TrampProg {
@@ -80,6 +103,8 @@ export interface TrampProg {
   progAddr: bigint;
   /** Not JITed: the address of its instructions, passed in rsi to the interpreter entry. */
   insnsi?: bigint;
+  /** 5.19+: the link's BPF cookie, stored in struct bpf_tramp_run_ctx on the frame. */
+  cookie?: bigint;
 }
 
 export interface TrampolineInput {
@@ -95,6 +120,15 @@ export interface TrampolineInput {
   origCall: bigint;
   bpfProgEnter: bigint;
   bpfProgExit: bigint;
+  /**
+   * The kernel generation whose generator runs (kernel/profile.ts's trampoline row); absent: 5.5.
+   * It decides the frame layout, the enter/exit calling convention, restore rules and limits.
+   */
+  gen?: TrampolineBehaviour;
+  /** 5.7+: BPF_MODIFY_RETURN programs, run after fentry; a non-zero return skips the original call. */
+  fmodRet?: readonly TrampProg[];
+  /** 5.12+, with CALL_ORIG: the image's `struct bpf_tramp_image *` and __bpf_tramp_enter/exit. */
+  trampImage?: { im: bigint; enter: bigint; exit: bigint };
 }
 
 export type BPF_MOD = 'call' | 'jump';

@@ -5,6 +5,8 @@
  */
 import { Command, CommanderError } from 'commander';
 import { UsageError, type OutputOptions } from './output.ts';
+import { setBootOptions } from './session.ts';
+import { KERNEL_VERSIONS } from '../kernel/profile.ts';
 import * as call from './commands/call.ts';
 import * as ftrace from './commands/ftrace.ts';
 import * as disasm from './commands/disasm.ts';
@@ -32,6 +34,21 @@ export async function main(argv: string[]): Promise<number> {
     .description('an x86-64 machine running a small Linux-like kernel with a BPF subsystem')
     .option('-j, --json', 'print JSON')
     .option('-p, --pretty', 'print indented JSON')
+    .option('--kernel <version>', `the kernel generation the machine models: ${KERNEL_VERSIONS.join(', ')}`)
+    .option('--sysctl <name=value>', 'set a sysctl before the command runs (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .hook('preAction', () => {
+      const o = program.opts<{ kernel?: string; sysctl: string[] }>();
+      if (o.kernel !== undefined && !(KERNEL_VERSIONS as readonly string[]).includes(o.kernel.replace(/^v/, ''))) {
+        throw new UsageError(`unknown kernel profile '${o.kernel}' (known: ${KERNEL_VERSIONS.join(', ')})`);
+      }
+      const sysctl: Record<string, string> = {};
+      for (const kv of o.sysctl) {
+        const m = /^([\w.]+)=(.*)$/.exec(kv);
+        if (!m) throw new UsageError(`--sysctl wants NAME=VALUE, got '${kv}'`);
+        sysctl[m[1]!] = m[2]!;
+      }
+      setBootOptions({ ...(o.kernel ? { kernel: o.kernel } : {}), ...(o.sysctl.length ? { sysctl } : {}) });
+    })
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s), outputError: () => {} });
   const global = (): OutputOptions => program.opts<OutputOptions>();

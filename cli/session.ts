@@ -4,9 +4,18 @@
  * objects loaded by one line are there for the next (`prog load` then `prog show`).
  */
 import { boot, type System } from '../index.ts';
+import type { BootOptions } from '../kernel/kernel.ts';
 import type { BpfObject } from '../bpf/libbpf/load.ts';
 
 let shared: System | undefined;
+/** The machine's boot options from the global flags (`--kernel`, `--sysctl`): every command's boot uses them. */
+let bootOptions: Omit<BootOptions, 'faultLocator'> = {};
+
+export function setBootOptions(o: Omit<BootOptions, 'faultLocator'>): void { bootOptions = o; }
+export const getBootOptions = (): Omit<BootOptions, 'faultLocator'> => bootOptions;
+
+/** Boots a machine with the global flags' options (for commands that manage their own machine). */
+export const bootMachine = (): Promise<System> => boot(bootOptions);
 let sharing = false;
 /** Objects loaded in this session (kept while sharing), for `prog show`, `map dump id N`… */
 export const loadedObjects: BpfObject[] = [];
@@ -25,8 +34,8 @@ export const isShared = (): boolean => sharing;
 
 /** The machine for this command: the shared one, or a fresh boot. */
 export async function session(): Promise<System> {
-  if (!sharing) return boot();
-  shared ??= await boot();
+  if (!sharing) return boot(bootOptions);
+  shared ??= await boot(bootOptions);
   return shared;
 }
 

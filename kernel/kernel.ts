@@ -33,6 +33,8 @@ export interface BootOptions {
   clock?: ClockOptions;
   /** The kernel generation modelled: '5.5' (default, the seed's) … '6.6' (kernel/profile.ts). */
   kernel?: string;
+  /** Sysctls set at boot (`--sysctl NAME=VALUE`), e.g. kernel.unprivileged_bpf_disabled. */
+  sysctl?: Readonly<Record<string, string>>;
 }
 
 /** A name that is not a kernel symbol, or not a function. */

@@ -13,7 +13,8 @@
  */
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { boot, ArityError, UnknownSymbolError, type System } from '../../index.ts';
+import { ArityError, UnknownSymbolError, type System } from '../../index.ts';
+import { bootMachine } from '../session.ts';
 import { BTF_KIND, BTF_INT_SIGNED } from '../../bpf/btf/btf.ts';
 import { DEFAULT_IMAGE } from '../../kernel/image.ts';
 import { GdbStub, type ElfSymbol, type GdbSessionEnd } from '../../emulator/gdbstub.ts';
@@ -128,7 +129,7 @@ async function prepare(words: string[], global: () => OutputOptions): Promise<Dr
     const [func, ...raw] = rest;
     if (!func) throw new UsageError(`usage: ${USAGE}`);
     const args = intArgs(raw);
-    const sys = await boot();
+    const sys = await bootMachine();
     try { checkCall(sys, func, args); } catch (e) { sys.close(); throw e; }
     return {
       sys, func, args, close: () => sys.close(),
