@@ -18,6 +18,7 @@
  *    immediates signed (`add rsp, -0x80`), `66 90` as `nop` (objdump `xchg ax,ax`), and a `cs`
  *    prefix inside the operand (`nop word ptr cs:[rax + rax]`, objdump `cs nop WORD PTR …`).
  */
+import { WasmInstanceLoader, isWasmTrap } from './wasm_instance.ts';
 import { createRequire } from 'node:module';
 
 // --- declarations: the parts of capstone-js we use ----------------------------------------
@@ -186,7 +187,7 @@ class CapstoneDisassembler implements Disassembler {
     try {
       return fn();
     } catch (e) {
-      if (e instanceof Error && e.name === 'RuntimeError') { // WebAssembly.RuntimeError (a trap)
+      if (isWasmTrap(e)) {
         this.#trapped = new CsError(call, CS_ERR_WASM_TRAP, `capstone-js trapped (${e.message}); call loadDisassembler() again`);
         throw this.#trapped;
       }
@@ -201,28 +202,16 @@ class CapstoneDisassembler implements Disassembler {
   }
 }
 
-let loading: Promise<CapstoneDisassembler> | undefined;
+const instance = new WasmInstanceLoader(
+  () => MCapstone().then((cs) => new CapstoneDisassembler(cs)),
+  (e) => new CsError('MCapstone', CS_ERR_WASM_TRAP, `capstone-js failed to initialise: ${String(e)}`),
+);
 
 /**
  * Initialises capstone-js once per process (~60–90 ms) and returns the shared disassembler.
  * After a WASM trap the old instance is dropped and the next call initialises a new one.
  */
-export async function loadDisassembler(): Promise<Disassembler> {
-  if (loading) {
-    const d = await loading.catch(() => undefined); // a failed init is retried below
-    if (d && !d.trapped) return d;
-  }
-  const p = MCapstone().then((cs) => new CapstoneDisassembler(cs));
-  loading = p;
-  p.catch(() => {
-    if (loading === p) loading = undefined;
-  });
-  try {
-    return await p;
-  } catch (e) {
-    throw new CsError('MCapstone', CS_ERR_WASM_TRAP, `capstone-js failed to initialise: ${String(e)}`);
-  }
-}
+export const loadDisassembler = (): Promise<Disassembler> => instance.get();
 
 // --- reading and printing instructions ----------------------------------------------------
 

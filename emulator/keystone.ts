@@ -29,6 +29,7 @@
  *  - On failure the statement count is unreliable, so the failing line is found by assembling
  *    statements one at a time (with the input's labels defined as stubs).
  */
+import { WasmInstanceLoader, isWasmTrap } from './wasm_instance.ts';
 import { createRequire } from 'node:module';
 
 // --- declarations: the parts of keystone-js we use ----------------------------------------
@@ -381,7 +382,7 @@ class KeystoneAssembler implements Assembler {
     try {
       return fn();
     } catch (e) {
-      if (e instanceof Error && e.name === 'RuntimeError') { // WebAssembly.RuntimeError (a trap)
+      if (isWasmTrap(e)) {
         this.#trapped = new KsError(call, KS_ERR_WASM_TRAP, `keystone-js trapped (${e.message}); call loadAssembler() again`);
         throw this.#trapped;
       }
@@ -390,25 +391,13 @@ class KeystoneAssembler implements Assembler {
   }
 }
 
-let loading: Promise<KeystoneAssembler> | undefined;
+const instance = new WasmInstanceLoader(
+  () => MKeystone().then((m) => new KeystoneAssembler(m)),
+  (e) => new KsError('MKeystone', KS_ERR_WASM_TRAP, `keystone-js failed to initialise: ${String(e)}`),
+);
 
 /**
  * Initialises keystone-js once per process (~90 ms) and returns the shared assembler. After a
  * WASM trap the old instance is dropped and the next call initialises a new one.
  */
-export async function loadAssembler(): Promise<Assembler> {
-  if (loading) {
-    const a = await loading.catch(() => undefined); // a failed init is retried below
-    if (a && !a.trapped) return a;
-  }
-  const p = MKeystone().then((m) => new KeystoneAssembler(m));
-  loading = p;
-  p.catch(() => {
-    if (loading === p) loading = undefined;
-  });
-  try {
-    return await p;
-  } catch (e) {
-    throw new KsError('MKeystone', KS_ERR_WASM_TRAP, `keystone-js failed to initialise: ${String(e)}`);
-  }
-}
+export const loadAssembler = (): Promise<Assembler> => instance.get();
