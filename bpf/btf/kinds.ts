@@ -363,3 +363,9 @@ export const KIND_OPS = {
   [BTF_KIND.TYPE_TAG]: refOps,
   [BTF_KIND.ENUM64]: enum64Ops,
 } satisfies Record<BtfRealKind, KindOps>;
+
+/** Bytes after the 12-byte btf_type of a `kind` record with `vlen` (0 for an unknown kind). */
+export function btfDataLen(kind: number, vlen: number): number {
+  const ops = (KIND_OPS as Partial<Record<number, KindOps>>)[kind];
+  return ops ? ops.dataLen(vlen) : 0;
+}

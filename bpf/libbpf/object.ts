@@ -8,6 +8,7 @@ import { ElfFile, ElfError, SHF_EXECINSTR, STT_FUNC, STT_SECTION, SHN_UNDEF, typ
 import { decode, isLdImm64, type Insn } from '../isa/insn.ts';
 import { BPF_JMP, BPF_CALL, BPF_PSEUDO_CALL, BPF_INSN_SIZE } from '../isa/opcodes.ts';
 import { Btf, BTF_KIND } from '../btf/btf.ts';
+import { btfDataLen } from '../btf/kinds.ts';
 import { BPF_MAP_TYPE_ARRAY, BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, BPF_OBJ_NAME_LEN } from '../maps/map.ts';
 import { findSecDef, type SecDef } from './sections.ts';
 
@@ -279,21 +280,10 @@ function fixupDatasecs(data: Uint8Array, elf: ElfFile): Uint8Array {
         if (sym) dv.setUint32(vo + 4, Number(sym.value), true);
       }
     }
-    o += btfTrailing(kind, vlen);
+    o += btfDataLen(kind, vlen);
     id++;
   }
   return data;
-}
-
-/** Bytes after the common btf_type header, per kind. */
-function btfTrailing(kind: number, vlen: number): number {
-  switch (kind) {
-    case BTF_KIND.INT: case BTF_KIND.VAR: case BTF_KIND.DECL_TAG: return 4;
-    case BTF_KIND.ARRAY: return 12;
-    case BTF_KIND.STRUCT: case BTF_KIND.UNION: case BTF_KIND.DATASEC: case BTF_KIND.ENUM64: return 12 * vlen;
-    case BTF_KIND.ENUM: case BTF_KIND.FUNC_PROTO: return 8 * vlen;
-    default: return 0;
-  }
 }
 
 export { ElfError };
