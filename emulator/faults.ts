@@ -6,7 +6,7 @@
  */
 import {
   UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED, UC_ERR_FETCH_UNMAPPED, UC_ERR_INSN_INVALID,
-  UC_ERR_WRITE_PROT, UC_ERR_READ_PROT, UC_ERR_FETCH_PROT, UC_ERR_EXCEPTION,
+  UC_ERR_WRITE_PROT, UC_ERR_READ_PROT, UC_ERR_FETCH_PROT, UC_ERR_EXCEPTION, UC_MEM_FETCH_UNMAPPED, UC_MEM_FETCH_PROT,
 } from './unicorn/consts.ts';
 
 export type FaultKind =
@@ -63,4 +63,37 @@ export class GuestFault extends Error {
     this.exact = exact;
     this.symbol = symbol;
   }
+}
+
+/** The state a faulting uc_emu_start left, for {@link guestFaultOf}. */
+export interface FaultState {
+  /** rip after the stop: the start of the faulting instruction's translation block. */
+  rip: bigint;
+  /** The last UC_HOOK_MEM_*_INVALID/PROT report (type, address, size), if any. */
+  lastFault: { type: number; address: bigint; size: number } | undefined;
+  reg: (name: string) => bigint;
+  readCode: (addr: bigint, len: number) => Uint8Array | undefined;
+  symbolize: (addr: bigint) => string | undefined;
+  faultLocator: FaultLocator | undefined;
+}
+
+/**
+ * The GuestFault for a uc_emu_start error with a fault code, or undefined when `code` is not one.
+ * Fetch faults and invalid opcodes are exact by nature; a data fault asks the locator for the
+ * instruction inside the block (an operand it cannot evaluate leaves the block start).
+ */
+export function guestFaultOf(code: number, s: FaultState): GuestFault | undefined {
+  const kind = FAULT_OF_UC_ERR[code];
+  if (!kind) return undefined;
+  const { rip, lastFault: f } = s;
+  if (kind === 'invalid-insn' || kind === 'exception' || !f) return new GuestFault(kind, rip, rip, true, s.symbolize(rip));
+  if (f.type === UC_MEM_FETCH_UNMAPPED || f.type === UC_MEM_FETCH_PROT) return new GuestFault(kind, f.address, f.address, true, s.symbolize(f.address));
+  let exact: bigint | undefined;
+  try {
+    exact = s.faultLocator?.({ kind, blockStart: rip, address: f.address, size: f.size, reg: s.reg, readCode: s.readCode });
+  } catch {
+    exact = undefined;
+  }
+  const at = exact ?? rip;
+  return new GuestFault(kind, f.address, at, exact !== undefined, s.symbolize(at));
 }

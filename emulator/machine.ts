@@ -6,10 +6,10 @@
  */
 import { UcEngine, UcError, type HookHandle } from './unicorn/engine.ts';
 import {
-  REG_NAMES, type RegName, UC_HOOK_MEM_INVALID, UC_MEM_FETCH_UNMAPPED, UC_MEM_FETCH_PROT,
+  REG_NAMES, type RegName, UC_HOOK_MEM_INVALID,
 } from './unicorn/consts.ts';
 import { GuestMemory, PAGE_SIZE, PROT_R, PROT_X, type Mapping } from './memory.ts';
-import { FAULT_OF_UC_ERR, GuestFault, type FaultKind, type FaultLocator } from './faults.ts';
+import { guestFaultOf, GuestFault, type FaultKind, type FaultLocator } from './faults.ts';
 
 export type { RegName };
 export type Registers = Record<RegName, bigint>;
@@ -256,28 +256,14 @@ export class Machine {
 
   private toFault(e: unknown): unknown {
     if (!(e instanceof UcError) || e.call !== 'uc_emu_start') return e;
-    const kind = FAULT_OF_UC_ERR[e.code];
-    if (!kind) return e;
-    const rip = this.regs.rip;
-    const f = this.lastFault;
-    if (kind === 'invalid-insn' || kind === 'exception' || !f) return new GuestFault(kind, rip, rip, true, this.symbolize(rip));
-    if (f.type === UC_MEM_FETCH_UNMAPPED || f.type === UC_MEM_FETCH_PROT)
-      return new GuestFault(kind, f.address, f.address, true, this.symbolize(f.address));
-    let exact: bigint | undefined;
-    try {
-      exact = this.faultLocator?.({
-        kind, blockStart: rip, address: f.address, size: f.size,
-        reg: (n) => {
-          if (!(n in this.regs)) throw new Error(`no register ${n}`);
-          return this.regs[n as RegName];
-        },
-        readCode: (a, len) => { try { return this.mem.read(a, len); } catch { return undefined; } },
-      });
-    } catch {
-      exact = undefined; // an operand the locator cannot evaluate: report the block start
-    }
-    const at = exact ?? rip;
-    return new GuestFault(kind, f.address, at, exact !== undefined, this.symbolize(at));
+    return guestFaultOf(e.code, {
+      rip: this.regs.rip, lastFault: this.lastFault, symbolize: (a) => this.symbolize(a), faultLocator: this.faultLocator,
+      reg: (n) => {
+        if (!(n in this.regs)) throw new Error(`no register ${n}`);
+        return this.regs[n as RegName];
+      },
+      readCode: (a, len) => { try { return this.mem.read(a, len); } catch { return undefined; } },
+    }) ?? e;
   }
 
   // --- hooks and breakpoints -----------------------------------------------------------------

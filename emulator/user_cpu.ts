@@ -17,11 +17,11 @@
  */
 import { UcEngine, UcError, type HookHandle } from './unicorn/engine.ts';
 import {
-  REG_NAMES, type RegName, UC_HOOK_MEM_INVALID, UC_MEM_FETCH_UNMAPPED, UC_MEM_FETCH_PROT,
+  REG_NAMES, type RegName, UC_HOOK_MEM_INVALID,
   UC_X86_REG_XMM0, UC_X86_REG_MXCSR,
 } from './unicorn/consts.ts';
 import { GuestMemory } from './memory.ts';
-import { FAULT_OF_UC_ERR, GuestFault, type FaultLocator } from './faults.ts';
+import { guestFaultOf, type GuestFault, type FaultLocator } from './faults.ts';
 
 /** Registers a user task has (what fork copies): general purpose, rip, flags, fs/gs bases. */
 export const USER_REGS = [
@@ -140,28 +140,16 @@ export class UserCpu {
 
   private toFault(e: unknown): GuestFault {
     if (!(e instanceof UcError) || e.call !== 'uc_emu_start') throw e;
-    const kind = FAULT_OF_UC_ERR[e.code];
-    if (!kind) throw e;
-    const rip = this.uc.regRead('rip');
-    const f = this.lastFault;
-    if (kind === 'invalid-insn' || kind === 'exception' || !f) return new GuestFault(kind, rip, rip, true, this.symbolize(rip));
-    if (f.type === UC_MEM_FETCH_UNMAPPED || f.type === UC_MEM_FETCH_PROT)
-      return new GuestFault(kind, f.address, f.address, true, this.symbolize(f.address));
-    let exact: bigint | undefined;
-    try {
-      exact = this.faultLocator?.({
-        kind, blockStart: rip, address: f.address, size: f.size,
-        reg: (n) => {
-          if (!(REG_NAMES as string[]).includes(n)) throw new Error(`no register ${n}`);
-          return this.uc.regRead(n as RegName);
-        },
-        readCode: (a, len) => { try { return this.mem.read(a, len); } catch { return undefined; } },
-      });
-    } catch {
-      exact = undefined;
-    }
-    const at = exact ?? rip;
-    return new GuestFault(kind, f.address, at, exact !== undefined, this.symbolize(at));
+    const f = guestFaultOf(e.code, {
+      rip: this.uc.regRead('rip'), lastFault: this.lastFault, symbolize: (a) => this.symbolize(a), faultLocator: this.faultLocator,
+      reg: (n) => {
+        if (!(REG_NAMES as string[]).includes(n)) throw new Error(`no register ${n}`);
+        return this.uc.regRead(n as RegName);
+      },
+      readCode: (a, len) => { try { return this.mem.read(a, len); } catch { return undefined; } },
+    });
+    if (!f) throw e;
+    return f;
   }
 
   /** The task's registers (fork copies them into the child's CPU). */
