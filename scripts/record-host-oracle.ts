@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { readDataFile } from '../bpf/asm/datafile.ts';
 import { encode } from '../bpf/isa/insn.ts';
 import {
-  hostBpfAvailable, hostRun, hostRunConformance, hex64, toHex, JIT_PROGRAMS, WRAP_PROLOGUE_INSNS, MIN_PACKET,
+  recordScriptStart, hostRun, hostRunConformance, hex64, toHex, JIT_PROGRAMS, WRAP_PROLOGUE_INSNS, MIN_PACKET,
 } from '../test/host/oracle.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -97,15 +97,6 @@ function recordJit(): void {
   writeFileSync(join(OUT, 'jit.json'), `${JSON.stringify({ kernel, recorded, programType: 'XDP', programs }, null, 2)}\n`);
 }
 
-const args = process.argv.slice(2);
-if (args.some((a) => a !== '--jit')) {
-  console.error('usage: record-host-oracle.ts [--jit]');
-  process.exit(2);
-}
-const avail = hostBpfAvailable();
-if (!avail.ok) {
-  console.error(`record-host-oracle: the host kernel cannot be used: ${avail.reason}`);
-  process.exit(3);
-}
+const args = recordScriptStart('record-host-oracle.ts', ['--jit']);
 if (args.includes('--jit')) recordJit();
 else recordConformance();

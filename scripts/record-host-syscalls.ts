@@ -21,7 +21,7 @@ import {
   ATTR_FIELDS, BPF_ATTR_SIZE, BPF_MAP_CREATE, BPF_MAP_FREEZE, BPF_PROG_LOAD,
 } from '../bpf/syscall/attr.ts';
 import { CASES, PROGS, type Fields, type SyscallCase } from '../test/bpf/syscall_cases.ts';
-import { HostRefusedError, hostBpfAvailable } from '../test/host/oracle.ts';
+import { HostRefusedError, recordScriptStart } from '../test/host/oracle.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** The host tool, as `make -C images` builds it. */
@@ -122,15 +122,7 @@ export function hostSyscalls(cases: readonly SyscallCase[]): Record<string, Host
 }
 
 function main(): void {
-  if (process.argv.length > 2) {
-    console.error('usage: record-host-syscalls.ts');
-    process.exit(2);
-  }
-  const avail = hostBpfAvailable();
-  if (!avail.ok) {
-    console.error(`record-host-syscalls: the host kernel cannot be used: ${avail.reason}`);
-    process.exit(3);
-  }
+  recordScriptStart('record-host-syscalls.ts');
   const names = new Set(CASES.map((c) => c.name));
   if (names.size !== CASES.length) throw new Error('case names are not unique');
   let results: Record<string, HostCall>;

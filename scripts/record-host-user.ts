@@ -14,7 +14,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hostBpfAvailable } from '../test/host/oracle.ts';
+import { recordScriptStart } from '../test/host/oracle.ts';
 import { userProgram } from '../test/kernel/user_programs.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -67,15 +67,7 @@ export function hostRunUser(r: UserRun): UserResult {
 }
 
 function main(): void {
-  if (process.argv.length > 2) {
-    console.error('usage: record-host-user.ts');
-    process.exit(2);
-  }
-  const avail = hostBpfAvailable();
-  if (!avail.ok) {
-    console.error(`record-host-user: the host kernel cannot be used: ${avail.reason}`);
-    process.exit(3);
-  }
+  recordScriptStart('record-host-user.ts');
   const results: Record<string, UserResult> = {};
   for (const r of USER_RUNS) results[runKey(r)] = hostRunUser(r);
   const kernel = execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim();

@@ -23,7 +23,7 @@ import { BPF_ATTR_SIZE, BPF_MAP_CREATE, BPF_PROG_LOAD } from '../bpf/syscall/att
 import { encode } from '../bpf/isa/insn.ts';
 import { MAPS, type MapFixture, type VCase } from '../test/bpf/verifier/harness.ts';
 import { CASES_BY_KEY } from '../test/bpf/verifier/tables.ts';
-import { HostRefusedError, hostBpfAvailable } from '../test/host/oracle.ts';
+import { HostRefusedError, recordScriptStart } from '../test/host/oracle.ts';
 import { BPFCALL, ensureBpfcall, fieldTokens } from './record-host-syscalls.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -103,15 +103,7 @@ export function hostVerify(keys: readonly string[]): Record<string, HostVerdict>
 }
 
 function main(): void {
-  if (process.argv.length > 2) {
-    console.error('usage: record-host-verifier.ts');
-    process.exit(2);
-  }
-  const avail = hostBpfAvailable();
-  if (!avail.ok) {
-    console.error(`record-host-verifier: the host kernel cannot be used: ${avail.reason}`);
-    process.exit(3);
-  }
+  recordScriptStart('record-host-verifier.ts');
   let results: Record<string, HostVerdict>;
   try {
     results = hostVerify([...CASES_BY_KEY.keys()]);

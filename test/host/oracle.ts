@@ -256,3 +256,21 @@ export const JIT_PROGRAMS: { name: string; insns: Insn[] }[] = [
   { name: 'mul-reg', insns: [b.mov64Imm(0, 6), b.mov64Imm(1, 7), b.alu64Reg(BPF_MUL, 0, 1), b.exit()] },
   { name: 'lsh-reg', insns: [b.mov64Imm(0, 1), b.mov64Imm(1, 5), b.alu64Reg(BPF_LSH, 0, 1), b.exit()] },
 ];
+
+/**
+ * The opening of every scripts/record-host-*.ts: checks the arguments (`allowed` flags only) and
+ * that the host kernel takes bpf(); prints usage (exit 2) or the reason (exit 3) otherwise.
+ */
+export function recordScriptStart(script: string, allowed: readonly string[] = []): string[] {
+  const args = process.argv.slice(2);
+  if (args.some((a) => !allowed.includes(a))) {
+    console.error(`usage: ${script}${allowed.map((a) => ` [${a}]`).join('')}`);
+    process.exit(2);
+  }
+  const avail = hostBpfAvailable();
+  if (!avail.ok) {
+    console.error(`${script.replace(/\.ts$/, '')}: the host kernel cannot be used: ${avail.reason}`);
+    process.exit(3);
+  }
+  return args;
+}
