@@ -42,6 +42,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include "hexparse.h"
 
 #define MAX_ATTR (64 * 1024)
 #define MAX_BUF (16 * 1024 * 1024)
@@ -63,28 +64,6 @@ static int bad(const char *what, const char *tok)
 {
 	fprintf(stderr, "bpfcall: line %lu: %s%s%s\n", lineno, what, tok ? ": " : "", tok ? tok : "");
 	return 2;
-}
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9') return c - '0';
-	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-	return -1;
-}
-
-/* Hex digits into out (at most max bytes); -1 when malformed or too long. */
-static long parse_hex(const char *s, unsigned char *out, size_t max)
-{
-	size_t n = 0;
-	while (*s) {
-		int hi = hexval(s[0]), lo = s[1] ? hexval(s[1]) : -1;
-		if (hi < 0 || lo < 0 || n >= max)
-			return -1;
-		out[n++] = (unsigned char)(hi << 4 | lo);
-		s += 2;
-	}
-	return (long)n;
 }
 
 /* A whole-token unsigned integer (decimal or 0x; '-' for two's complement); 0 on success. */
@@ -153,7 +132,7 @@ static int layout(char **tok, int ntok, size_t size)
 		if (width == 0 || off > size || width > size - off)
 			return bad("zero width, or the field ends past SIZE", t);
 		if (val[0] == 'x') {
-			if (parse_hex(val + 1, attr + off, width) < 0)
+			if (parse_hex(val + 1, attr + off, width, 0) < 0)
 				return bad("bad hex value (or longer than WIDTH)", t);
 			continue;
 		}
@@ -240,7 +219,7 @@ int main(int argc, char **argv)
 			unsigned char *p = calloc(1, n + 1);
 			if (!p)
 				return bad("out of memory", NULL);
-			if (ntok == 4 && parse_hex(tok[3], p, n) < 0)
+			if (ntok == 4 && parse_hex(tok[3], p, n, 0) < 0)
 				return bad("bad hex (or longer than LEN)", tok[3]);
 			st = define(tok[1], (uint64_t)(uintptr_t)p);
 		} else if (strcmp(tok[0], "fd") == 0) {

@@ -36,6 +36,7 @@
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
+#include "hexparse.h"
 #include <linux/bpf.h>
 
 #define LOG_SIZE (64 * 1024)
@@ -107,34 +108,6 @@ static unsigned char *read_file(const char *path, size_t max, size_t *len)
 	}
 	*len = n;
 	return buf;
-}
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9') return c - '0';
-	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-	return -1;
-}
-
-/* Hex bytes with optional spaces, colons or a 0x prefix; -1 when malformed. */
-static long parse_hex(const char *s, unsigned char *out, size_t max)
-{
-	size_t n = 0;
-	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
-		s += 2;
-	while (*s) {
-		if (*s == ' ' || *s == ':' || *s == '\n' || *s == '\t') {
-			s++;
-			continue;
-		}
-		int hi = hexval(s[0]), lo = s[1] ? hexval(s[1]) : -1;
-		if (hi < 0 || lo < 0 || n >= max)
-			return -1;
-		out[n++] = (unsigned char)(hi << 4 | lo);
-		s += 2;
-	}
-	return (long)n;
 }
 
 struct prog_info {
@@ -276,7 +249,7 @@ int main(int argc, char **argv)
 			if (!pkt)
 				return 2;
 		} else {
-			long n = parse_hex(argv[2], pktbuf, sizeof(pktbuf));
+			long n = parse_hex(argv[2], pktbuf, sizeof(pktbuf), 1);
 			if (n < 0) {
 				fprintf(stderr, "bpfrun: bad packet hex '%s'\n", argv[2]);
 				return 2;
