@@ -3,18 +3,13 @@
  * -j), auditctl through `audit ctl`, a batch file sharing the machine, and the usage errors.
  */
 import { describe, it, expect } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { run } from './bin.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/bpfemu.js', import.meta.url));
 const OBJ = fileURLToPath(new URL('../../images/build/bpf/objtest.bpf.o', import.meta.url));
-const run = (...args: string[]): { code: number | null; out: string; err: string } => {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, BPFEMU_LOG: 'silent' } });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-};
 const EXE = '/root/bpf-next/tools/testing/selftests/bpf/test_verifier';
 const SUBJ = 'unconfined_u:unconfined_r:unconfined_t:s0-s0:c0.c1023';
 

@@ -4,18 +4,13 @@
  * with the line/column or index in the one-line message).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { run } from './bin.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/bpfemu.js', import.meta.url));
 const CONFORMANCE = fileURLToPath(new URL('../../../shared/conformance/', import.meta.url));
-const run = (...args: string[]): { code: number | null; out: string; err: string } => {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, BPFEMU_LOG: 'silent' } });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-};
 
 const PROG = 'mov %r0, 1\nlddw %r1, 0x1122334455667788\njne %r0, 0, out\nexit\nout:\nexit\n';
 // Bytes by hand: b7 | 18 dst=1, imm lo; hi slot | 55 off=+1 | 95 | 95.

@@ -4,16 +4,11 @@
  * and the kernel's message) and exits 1; --section loads one program of the object.
  */
 import { describe, it, expect } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { run } from './bin.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/bpfemu.js', import.meta.url));
 const DEMO = fileURLToPath(new URL('../../images/build/bpf/verifier_demo.bpf.o', import.meta.url));
 const FILTER = fileURLToPath(new URL('../../images/build/bpf/xdp_filter.bpf.o', import.meta.url));
-const run = (...args: string[]) => {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-};
 const STATS = /processed \d+ insns \(limit 1000000\) max_states_per_insn \d+ total_states \d+ peak_states \d+ mark_read \d+/;
 
 describe('bpfemu prog load --log', () => {

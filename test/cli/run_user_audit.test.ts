@@ -6,15 +6,9 @@
  * whose mmap behaviour run-user now follows by default.
  */
 import { describe, it, expect } from 'vitest';
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { userProgram } from '../kernel/user_programs.ts';
+import { run } from './bin.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/bpfemu.js', import.meta.url));
-const run = (...args: string[]): { code: number | null; out: string; err: string } => {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, BPFEMU_LOG: 'silent' } });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-};
 
 describe('bpfemu run-user --audit', () => {
   it('prints the program\'s output, then one event per bpf() call and the 1334 LOAD/UNLOAD pair', () => {
