@@ -5,7 +5,9 @@
  * (`{"types":[...]}`). Raw BTF and executables are checked as the kernel's btf_parse() does;
  * a relocatable object's .BTF only structurally (libbpf fixes its DATASECs up before the
  * kernel sees it). Exit 2 for a missing file or bad usage, 1 for bad BTF with the verifier's
- * message.
+ * message. `bpfemu btf show [id N]` lists the kernel's BTF objects as bpftool's btf show does
+ * (BTF_GET_NEXT_ID, BTF_GET_FD_BY_ID, OBJ_GET_INFO_BY_FD): id, name (`[vmlinux]`/`[module]` for
+ * kernel BTF, else `<anon>`), size, and the programs and maps that use each.
  */
 import { session, release } from '../session.ts';
 import type { Command } from 'commander';
@@ -16,6 +18,55 @@ import { dumpBtfJson, dumpBtfRaw } from '../../bpf/btf/dump.ts';
 import { dumpBtfC } from '../../bpf/btf/dump_c.ts';
 import { ElfError, ElfFile } from '../../kernel/elf.ts';
 import { emit, UsageError, type OutputOptions } from '../output.ts';
+import { BPF_BTF_GET_FD_BY_ID, BPF_BTF_GET_NEXT_ID, BPF_OBJ_GET_INFO_BY_FD } from '../../bpf/syscall/attr.ts';
+import { BTF_INFO_SIZE } from '../../bpf/syscall/info.ts';
+import { modulesOf } from '../../kernel/module.ts';
+import { closeFd, strerror } from './map_elem.ts';
+import { parseIdWords } from './attach.ts';
+import type { System } from '../../index.ts';
+
+export interface BtfShown { id: number; size: number; prog_ids: number[]; map_ids: number[]; kernel: boolean; name?: string }
+
+/**
+ * What bpftool's btf show prints of each BTF object (or of `only`). The kernel's own BTF is
+ * named by what it is: vmlinux's (an object from 5.11, btf_vmlinux) or a module's split BTF.
+ */
+export function showBtf(sys: System, only?: number): BtfShown[] {
+  const b = sys.bpfSys, mem = sys.kernel.machine.mem;
+  const ids: number[] = [];
+  if (only !== undefined) ids.push(only);
+  else for (let id = 0; ;) {
+    const r = b.call(BPF_BTF_GET_NEXT_ID, { start_id: id });
+    if (r.ret < 0) break;
+    ids.push((id = r.attr.next_id as number));
+  }
+  const mods = modulesOf(sys.kernel).list();
+  const buf = b.stage(new Uint8Array(BTF_INFO_SIZE));
+  try {
+    return ids.map((id) => {
+      const fd = b.call(BPF_BTF_GET_FD_BY_ID, { start_id: id }).ret;
+      if (fd < 0) throw new Error(`get btf by id (${id}): ${strerror(fd)}`);
+      try {
+        mem.write(buf, new Uint8Array(BTF_INFO_SIZE));
+        const r = b.call(BPF_OBJ_GET_INFO_BY_FD, { bpf_fd: fd, info_len: BTF_INFO_SIZE, info: buf });
+        if (r.ret < 0) throw new Error(`can't get BTF object info: ${strerror(r.ret)}`);
+        const dv = new DataView(mem.read(buf, BTF_INFO_SIZE).buffer);
+        const obj = b.btfFromFd(fd)!;
+        const name = obj.btf === sys.btf ? 'vmlinux' : obj.btf.base === sys.btf ? mods.find((m) => m.btfData === obj.data)?.name : undefined;
+        return {
+          id: dv.getUint32(12, true), size: dv.getUint32(8, true),
+          prog_ids: [...b.progs.values()].filter((p) => p.btf?.id === id).map((p) => p.id).sort((x, y) => x - y),
+          map_ids: [...b.maps.values()].filter((m) => m.btfId === id).map((m) => m.id).sort((x, y) => x - y),
+          kernel: name !== undefined, ...(name !== undefined ? { name } : {}),
+        };
+      } finally { closeFd(sys, fd); }
+    });
+  } finally { b.unstage(buf); }
+}
+
+/** show_btf_plain. */
+export const btfText = (s: BtfShown): string =>
+  `${s.id}: name ${s.kernel ? `[${s.name}]` : s.name ?? '<anon>'}  size ${s.size}B${s.prog_ids.length ? `  prog_ids ${s.prog_ids.join(',')}` : ''}${s.map_ids.length ? `  map_ids ${s.map_ids.join(',')}` : ''}`;
 
 const ET_REL = 1;
 const FORMATS = ['raw', 'c'] as const;
@@ -54,6 +105,18 @@ async function kernelBtf(): Promise<Btf> {
 
 export function register(program: Command, global: () => OutputOptions): void {
   const btf = program.command('btf').description('BTF of the kernel image or of a file');
+  btf.command('show').alias('list')
+    .description('show the BTF objects of this machine (all, or `id N`), as bpftool btf show')
+    .argument('[sel...]', 'id N')
+    .action(async (sel: string[]) => {
+      const id = sel.length ? parseIdWords(sel, 'btf show') : undefined;
+      if (id?.rest.length) throw new UsageError(`what is '${id.rest[0]}'?`);
+      const sys = await session();
+      try {
+        const shown = showBtf(sys, id?.id);
+        emit(global(), id ? shown[0] : shown, () => shown.map(btfText).join('\n'));
+      } finally { release(sys); }
+    });
   btf.command('dump')
     .description("print BTF types as bpftool's btf dump does (raw, or C)")
     .argument('[file]', "raw BTF, or an ELF file with a .BTF section (default: the kernel image's BTF)")

@@ -1,29 +1,40 @@
 /**
- * @fileoverview `bpfemu link show` (as bpftool link show) and `bpfemu feature` (what this kernel
- * model supports: program and map types, helpers, bpf() commands).
+ * @fileoverview `bpfemu link show [id N]` and `link detach id N` (as bpftool link; the links come
+ * from `prog attach`, cli/commands/attach.ts) and `bpfemu feature` (what this kernel model
+ * supports: program and map types, helpers, bpf() commands).
  */
 import type { Command } from 'commander';
 import { session, release } from '../session.ts';
-import { emit, type OutputOptions } from '../output.ts';
+import { emit, UsageError, type OutputOptions } from '../output.ts';
 import { PROG_TYPES } from '../../bpf/prog_types.ts';
 import { MAP_TYPES } from '../../bpf/maps/types.ts';
 import { BPF_FUNC_NAMES } from '../../bpf/helpers/index.ts';
-import { parseId } from './prog.ts';
-
-const ATTACH_TYPE: Record<number, string> = { 24: 'trace_fentry', 25: 'trace_fexit' };
+import { detachLink, linkText, parseIdWords, showLinks } from './attach.ts';
 
 export function register(program: Command, global: () => OutputOptions): void {
-  program.command('link').description('BPF links (as bpftool link)')
-    .command('show').alias('list')
+  const link = program.command('link').description('BPF links (as bpftool link)');
+  link.command('show').alias('list')
     .description('show the links of this machine (all, or `id N`)')
     .argument('[sel...]', 'id N')
     .action(async (sel: string[]) => {
-      const id = parseId(sel, 'link show');
+      const id = sel.length ? parseIdWords(sel, 'link show') : undefined;
+      if (id?.rest.length) throw new UsageError(`what is '${id.rest[0]}'?`);
       const sys = await session();
       try {
-        const links = [...sys.bpfSys.links.values()].filter((l) => id === undefined || l.id === id).sort((a, b) => a.id - b.id);
-        const shown = links.map((l) => ({ id: l.id, type: 'tracing', prog_id: l.prog.id, attach_type: ATTACH_TYPE[l.prog.expectedAttachType] ?? String(l.prog.expectedAttachType) }));
-        emit(global(), shown, () => shown.map((l) => `${l.id}: ${l.type}  prog ${l.prog_id}\\n\\tattach_type ${l.attach_type}`).join('\\n'));
+        const shown = showLinks(sys, id?.id);
+        emit(global(), id ? shown[0] : shown, () => shown.map(linkText).join('\n'));
+      } finally { release(sys); }
+    });
+  link.command('detach')
+    .description('detach a link (BPF_LINK_DETACH) and close the session\'s fd on it: link detach id N')
+    .argument('<sel...>', 'id N')
+    .action(async (sel: string[]) => {
+      const { id, rest } = parseIdWords(sel, 'link detach');
+      if (rest.length) throw new UsageError(`what is '${rest[0]}'?`);
+      const sys = await session();
+      try {
+        detachLink(sys, id);
+        emit(global(), null, () => '');
       } finally { release(sys); }
     });
 

@@ -20,6 +20,7 @@ import { dumpXlated } from '../../bpf/asm/disassembler.ts';
 import { bpfFuncName } from '../../bpf/helpers/index.ts';
 import { encode } from '../../bpf/isa/insn.ts';
 import type { Insn } from '../../emulator/capstone.ts';
+import { registerAttach } from './prog_attach.ts';
 
 /** What `bpftool prog show` shows of one program. */
 export function progShow(sys: System, fd: number) {
@@ -170,6 +171,7 @@ export function register(program: Command, global: () => OutputOptions): void {
           ...maps.map((m) => `map ${m.id}: ${m.name}  key ${m.key}B  value ${m.value}B  max_entries ${m.max_entries}`)].join('\n'));
       } finally { releaseObject(obj); release(sys); }
     });
+  registerAttach(prog, global);
   prog.command('run')
     .description('BPF_PROG_TEST_RUN a program of an object (by section or function name)')
     .argument('<obj>', 'an ELF object built by clang -target bpf')
