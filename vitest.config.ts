@@ -7,6 +7,7 @@ export default defineConfig({
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 120_000,
+    setupFiles: ['test/setup/yield.ts'],
     env: { BPFEMU_LOG: process.env.BPFEMU_LOG ?? 'silent' },
   },
 });

@@ -46,8 +46,13 @@ export interface BpfArch {
   jitCompile(input: JitInput, place: (size: number) => bigint): JitImage;
   /** The BPF trampoline's machine code (absent: fentry/fexit cannot attach). */
   readonly trampoline?: BpfArchTrampoline;
-  /** __bpf_prog_enter/exit as guest code with the stats static key (see arch/x86_64/prog_enter.ts). */
-  readonly progEnterExit?: (base: bigint, nativeEnter: bigint, nativeExit: bigint) => ProgEnterExitCode;
+  /**
+   * __bpf_prog_enter/exit as guest code with the stats static key (see arch/x86_64/prog_enter.ts),
+   * as the generation `opts.gen` has them (v5.5's when absent); 5.19+ needs `opts.bpfCtx`, the
+   * guest address of the u64 standing for current->bpf_ctx.
+   */
+  readonly progEnterExit?: (base: bigint, nativeEnter: bigint, nativeExit: bigint,
+    opts?: { gen?: TrampolineBehaviour; bpfCtx?: bigint }) => ProgEnterExitCode;
   readonly staticKeyInsn?: (site: bigint, target: bigint | undefined) => Uint8Array;
 }
 
@@ -59,6 +64,9 @@ export interface ProgEnterExitCode {
   exit: number;
   exitKey: number;
   exitStats: number;
+  /** 5.12+: __bpf_tramp_enter(im) / __bpf_tramp_exit(im) (offsets in `bytes`). */
+  trampEnter?: number;
+  trampExit?: number;
 }
 
 /** struct btf_func_model: what the trampoline needs to know of the traced function. */
@@ -127,8 +135,14 @@ export interface TrampolineInput {
   gen?: TrampolineBehaviour;
   /** 5.7+: BPF_MODIFY_RETURN programs, run after fentry; a non-zero return skips the original call. */
   fmodRet?: readonly TrampProg[];
-  /** 5.12+, with CALL_ORIG: the image's `struct bpf_tramp_image *` and __bpf_tramp_enter/exit. */
-  trampImage?: { im: bigint; enter: bigint; exit: bigint };
+  /**
+   * 5.12+, with CALL_ORIG: the image's `struct bpf_tramp_image *` (guest stand-in) and
+   * __bpf_tramp_enter/exit. The generator fills `ipAfterCall` (the 5-byte nop after the original
+   * call) and `ipEpilogue` (the __bpf_tramp_exit call) with guest addresses, as the kernel fills
+   * im->ip_after_call and im->ip_epilogue; the manager pokes the first to `jmp` the second when
+   * the image is retired.
+   */
+  trampImage?: { im: bigint; enter: bigint; exit: bigint; ipAfterCall?: bigint; ipEpilogue?: bigint };
 }
 
 export type BPF_MOD = 'call' | 'jump';

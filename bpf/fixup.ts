@@ -80,11 +80,20 @@ const isJump = (i: Insn): boolean => {
 
 /** Applies the fixups; jumps and bpf-to-bpf calls into a patched instruction land on its patch. */
 export function doMiscFixups(orig: readonly Insn[]): Patched {
+  return patchInsns(orig, divModPatch);
+}
+
+/**
+ * bpf_patch_insn_data over a whole program: each instruction `patch` gives a sequence for is
+ * replaced by it (whose own jumps are local), and every other jump and bpf-to-bpf call is
+ * re-aimed so that a jump into a patched instruction lands on the start of its patch.
+ */
+export function patchInsns(orig: readonly Insn[], patch: (ins: Insn, idx: number) => Insn[] | undefined): Patched {
   const pieces: Insn[][] = [];
   for (let i = 0; i < orig.length; i++) {
     const ins = orig[i]!;
     if (isLdImm64(ins)) { pieces.push([ins]); pieces.push([orig[i + 1] ?? insn(0)]); i++; continue; }
-    pieces.push(divModPatch(ins) ?? [ins]);
+    pieces.push(patch(ins, i) ?? [ins]);
   }
   const origToNew = new Int32Array(orig.length + 1);
   let n = 0;

@@ -25,29 +25,40 @@ import * as audit from './commands/audit.ts';
 import * as abifuzz from './commands/abifuzz.ts';
 import * as net from './commands/net.ts';
 import * as runUser from './commands/run_user.ts';
+import * as trampoline from './commands/trampoline.ts';
 
 /** Every command module, registered in one list. */
-const COMMANDS = [call, ftrace, disasm, demo, conformance, prog, map, traceProg, bpfasm, btf, batch, link, step, gdbserver, audit, abifuzz, net, runUser];
+const COMMANDS = [call, ftrace, disasm, demo, conformance, prog, map, traceProg, bpfasm, btf, batch, link, step, gdbserver, audit, abifuzz, net, runUser, trampoline];
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('bpfemu')
     .description('an x86-64 machine running a small Linux-like kernel with a BPF subsystem')
     .option('-j, --json', 'print JSON')
     .option('-p, --pretty', 'print indented JSON')
-    .option('--kernel <version>', `the kernel generation the machine models: ${KERNEL_VERSIONS.join(', ')}`)
+    // Repeatable: commander lets the root take every `--kernel` of the line, even after the
+    // subcommand's name, so a command that wants several (trampoline diff: two; abi-fuzz: 'all')
+    // declares its own --kernel option and the hook below hands it the list.
+    .option('--kernel <version>', `the kernel generation the machine models: ${KERNEL_VERSIONS.join(', ')}`, (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--sysctl <name=value>', 'set a sysctl before the command runs (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
-    .hook('preAction', () => {
-      const o = program.opts<{ kernel?: string; sysctl: string[] }>();
-      if (o.kernel !== undefined && !(KERNEL_VERSIONS as readonly string[]).includes(o.kernel.replace(/^v/, ''))) {
-        throw new UsageError(`unknown kernel profile '${o.kernel}' (known: ${KERNEL_VERSIONS.join(', ')})`);
+    .hook('preAction', (_root, action) => {
+      const o = program.opts<{ kernel: string[]; sysctl: string[] }>();
+      let kernel: string | undefined;
+      if (action.options.some((opt) => opt.long === '--kernel')) {
+        if (o.kernel.length) action.setOptionValueWithSource('kernel', o.kernel, 'cli');
+      } else {
+        if (o.kernel.length > 1) throw new UsageError(`--kernel: one kernel profile per machine, got ${o.kernel.join(', ')}`);
+        kernel = o.kernel[0];
+        if (kernel !== undefined && !(KERNEL_VERSIONS as readonly string[]).includes(kernel.replace(/^v/, ''))) {
+          throw new UsageError(`unknown kernel profile '${kernel}' (known: ${KERNEL_VERSIONS.join(', ')})`);
+        }
       }
-      const sysctl: Record<string, string> = {};
-      for (const kv of o.sysctl) {
+      // Kept in order: each --sysctl is one write, as `sysctl -w` would make them one after another.
+      const sysctl = o.sysctl.map((kv): [string, string] => {
         const m = /^([\w.]+)=(.*)$/.exec(kv);
         if (!m) throw new UsageError(`--sysctl wants NAME=VALUE, got '${kv}'`);
-        sysctl[m[1]!] = m[2]!;
-      }
-      setBootOptions({ ...(o.kernel ? { kernel: o.kernel } : {}), ...(o.sysctl.length ? { sysctl } : {}) });
+        return [m[1]!, m[2]!];
+      });
+      setBootOptions({ ...(kernel ? { kernel } : {}), ...(o.sysctl.length ? { sysctl } : {}) });
     })
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s), outputError: () => {} });

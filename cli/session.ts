@@ -6,12 +6,27 @@
 import { boot, type System } from '../index.ts';
 import type { BootOptions } from '../kernel/kernel.ts';
 import type { BpfObject } from '../bpf/libbpf/load.ts';
+import { Sysctls, SysctlError } from '../kernel/sysctl.ts';
+import { kernelProfile } from '../kernel/profile.ts';
+import { UsageError } from './output.ts';
 
 let shared: System | undefined;
 /** The machine's boot options from the global flags (`--kernel`, `--sysctl`): every command's boot uses them. */
 let bootOptions: Omit<BootOptions, 'faultLocator'> = {};
 
-export function setBootOptions(o: Omit<BootOptions, 'faultLocator'>): void { bootOptions = o; }
+/**
+ * The global flags' boot options. `--sysctl` values are written to the profile's sysctl table
+ * here already (as at boot), so a refused one is a usage error (exit 2) before any machine boots.
+ */
+export function setBootOptions(o: Omit<BootOptions, 'faultLocator'>): void {
+  try {
+    new Sysctls(kernelProfile(o.kernel).version).applyBoot(o.sysctl);
+  } catch (e) {
+    if (e instanceof SysctlError) throw new UsageError(`--sysctl ${e.message.replace(/^sysctl /, '')}`);
+    throw e;
+  }
+  bootOptions = o;
+}
 export const getBootOptions = (): Omit<BootOptions, 'faultLocator'> => bootOptions;
 
 /** Boots a machine with the global flags' options (for commands that manage their own machine). */

@@ -175,6 +175,9 @@ export class Machine {
     return sp;
   }
 
+  /** Guest runs in progress (0: no guest code is executing; natives called from guest code see > 0). */
+  get callDepth(): number { return this.depth; }
+
   /** Each nesting depth returns to its own `hlt` so an inner finish cannot end an outer run. */
   private exitAddress(): bigint { return this.exitPage + BigInt(this.depth * 16); }
 

@@ -23,6 +23,8 @@ import { TracePipe } from './trace.ts';
 import { SyscallTable } from './syscalls.ts';
 import { FdTable } from './file.ts';
 import { AuditSubsystem } from './audit.ts';
+import { Sysctls, type SysctlValues } from './sysctl.ts';
+import { capLastCap } from './cred.ts';
 
 export interface BootOptions {
   /** Path of the kernel image (default: images/build/vmlinux). */
@@ -34,7 +36,7 @@ export interface BootOptions {
   /** The kernel generation modelled: '5.5' (default, the seed's) … '6.6' (kernel/profile.ts). */
   kernel?: string;
   /** Sysctls set at boot (`--sysctl NAME=VALUE`), e.g. kernel.unprivileged_bpf_disabled. */
-  sysctl?: Readonly<Record<string, string>>;
+  sysctl?: SysctlValues;
 }
 
 /** A name that is not a kernel symbol, or not a function. */
@@ -64,9 +66,14 @@ export class Kernel {
   readonly syscalls = new SyscallTable();
   /** The audit subsystem (off until enabled): rules, per-task contexts, the backlog, auditd's log. */
   readonly audit: AuditSubsystem = new AuditSubsystem(this);
+  /** /proc/sys: the profile's sysctls, `--sysctl` values written at boot (kernel/sysctl.ts). */
+  readonly sysctl: Sysctls;
 
   constructor(opts: BootOptions = {}) {
     this.profile = kernelProfile(opts.kernel);
+    // Before the machine exists: a refused --sysctl (SysctlError) leaves nothing to close.
+    this.sysctl = new Sysctls(this.profile.version);
+    this.sysctl.applyBoot(opts.sysctl);
     this.elf = readImage(opts.image);
     this.machine = new Machine({
       exitPage: RUNTIME_EXIT_PAGE,
@@ -90,7 +97,7 @@ export class Kernel {
       const table = this.machine.mem.read(start.address, Number(stop.address - start.address));
       this.ftrace = FtraceSites.fromMcountLoc(table, this.ksyms, this.machine.mem);
       this.current = {
-        pid: 1, tgid: 1, ppid: 0, comm: 'init', cred: rootCred(),
+        pid: 1, tgid: 1, ppid: 0, comm: 'init', cred: rootCred(capLastCap(this.profile.version)),
         loginuid: AUDIT_UID_UNSET, sessionid: AUDIT_UID_UNSET, stackBase: INIT_STACK, files: new FdTable(),
       };
     } catch (e) {

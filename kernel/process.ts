@@ -24,6 +24,7 @@ import { basename } from 'node:path';
 import type { Kernel } from './kernel.ts';
 import type { Task } from './task.ts';
 import { setTaskComm } from './task.ts';
+import { credForIds } from './cred.ts';
 import { FdTable, KFile } from './file.ts';
 import { INIT_STACK } from './layout.ts';
 import { Mm, type FileMmapOps } from './mm.ts';
@@ -190,9 +191,8 @@ export class Processes {
     const elf = checkElf(image);
     const argv = opts.argv ?? ['a.out'];
     const stdout = new Console(opts.onStdout), stderr = new Console(opts.onStderr);
-    const cred = { ...this.kernel.current.cred };
-    if (opts.uid !== undefined) cred.uid = cred.euid = cred.suid = cred.fsuid = opts.uid;
-    if (opts.gid !== undefined) cred.gid = cred.egid = cred.sgid = cred.fsgid = opts.gid;
+    // Another uid is as after setresuid() from root: a non-root uid keeps no capabilities.
+    const cred = credForIds(this.kernel.current.cred, opts.uid, opts.gid);
     const p = this.newProcess(cred, undefined, stdout, stderr);
     setTaskComm(p.task, basename(argv[0] ?? 'a.out'));
     const files = p.task.files;

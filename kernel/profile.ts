@@ -47,6 +47,15 @@ export interface HelperBehaviour {
   readonly getFuncArgs: boolean;
   /** bpf_get_attach_cookie for tracing programs (5.19). */
   readonly tracingCookie: boolean;
+  /**
+   * __BPF_FUNC_MAX_ID of the generation: a helper id at or past it is "invalid func unknown#N"
+   * (check_helper_call), below it but not given to the program type "unknown func bpf_x#N".
+   * From the __BPF_FUNC_MAPPER order and the release each helper went into: 5.5 ends at
+   * probe_read_kernel_str (115), 5.7 at sk_assign (124), 5.12 at check_mtu (163), 5.15 at
+   * task_pt_regs (175), 5.19 at dynptr_data (203), 6.1 at user_ringbuf_drain (209), 6.6 at
+   * cgrp_storage_delete (211). The middle releases are from memory of the merge windows.
+   */
+  readonly maxFuncId: number;
 }
 
 /** The verifier's version-dependent rules (bpf/verifier reads this). */
@@ -58,6 +67,30 @@ export interface VerifierBehaviour {
    * small-int check; the exact version of the enum addition is not checked).
    */
   readonly ctxEnumScalar: boolean;
+  /**
+   * BPF_MODIFY_RETURN is a tracing attach type (5.7, ae24082331d9): check_attach_btf_id takes it,
+   * btf_ctx_access gives its return slot, check_attach_modify_return limits its targets.
+   * Before, the verifier's switch has no case for 26: -EINVAL without a message.
+   */
+  readonly fmodRet: boolean;
+  /**
+   * btf_distill_func_proto's argument limit: `nargs >= MAX_BPF_FUNC_ARGS` refused (5.5: at most
+   * 11), relaxed to `nargs > MAX_BPF_FUNC_ARGS` (12) by Yuntao Wang's 2022 fix ("it's ok that
+   * nargs is equal to MAX_BPF_FUNC_ARGS"), taken here from 5.19.
+   */
+  readonly modelMaxArgs: number;
+  /**
+   * 6.1 (Yonghong Song, "bpf: Support struct argument for trampoline base progs"): a struct by
+   * value of at most 16 bytes is a function-model argument (BTF_FMODEL_STRUCT_ARG) and
+   * btf_ctx_access reads it as a scalar per register slot; before, "arg%d type STRUCT is unsupported".
+   */
+  readonly structArgs: boolean;
+  /**
+   * btf_ctx_access reads a pointer to an int argument as a scalar (is_int_ptr, 5.17, Jiri Olsa's
+   * "bpf: Allow access to int pointer arguments in tracing programs", with get_func_args_test);
+   * before, "arg%d type INT is not a struct". Taken here from the 5.19 profile.
+   */
+  readonly intPtrScalar: boolean;
 }
 
 export interface KernelProfile {
@@ -90,8 +123,14 @@ function makeProfile(v: KernelVersion): KernelProfile {
       structArgs: from('6.1'),
       maxArgs: from('6.6') ? 12 : 6,
     }),
-    helpers: Object.freeze({ getFuncIp: from('5.15'), getFuncArgs: from('5.19'), tracingCookie: from('5.19') }),
-    verifier: Object.freeze({ ctxEnumScalar: from('5.7') }),
+    helpers: Object.freeze({
+      getFuncIp: from('5.15'), getFuncArgs: from('5.19'), tracingCookie: from('5.19'),
+      maxFuncId: from('6.6') ? 212 : from('6.1') ? 210 : from('5.19') ? 204 : from('5.15') ? 176 : from('5.12') ? 164 : from('5.7') ? 125 : 116,
+    }),
+    verifier: Object.freeze({
+      ctxEnumScalar: from('5.7'), fmodRet: from('5.7'), modelMaxArgs: from('5.19') ? 12 : 11, structArgs: from('6.1'),
+      intPtrScalar: from('5.19'),
+    }),
     mmap: from('5.7') ? 'v6' : 'v5.5',
   });
 }

@@ -8,6 +8,7 @@ import type { Processes } from './process.ts';
 import { CONSOLE, Console } from './process.ts';
 import { __NR } from './syscalls.ts';
 import { GuestMemoryError } from '../emulator/memory.ts';
+import { registerCredSyscalls } from './syscalls_cred.ts';
 
 /** The numbers kernel/syscalls.ts does not list yet. */
 export const __NR_PROC = {
@@ -38,6 +39,7 @@ export function registerProcessSyscalls(procs: Processes): void {
   reg(__NR.geteuid, 'geteuid', 0, () => k.current.cred.euid);
   reg(__NR.getgid, 'getgid', 0, () => k.current.cred.gid);
   reg(__NR.getegid, 'getegid', 0, () => k.current.cred.egid);
+  registerCredSyscalls(procs);
 
   reg(__NR.write, 'write', 3, (fdArg, buf, count) => {
     const f = files().get(int(fdArg));

@@ -188,7 +188,7 @@ export class BpfObject {
   }
 
   /**
-   * bpf_program__attach: fentry/fexit through BPF_RAW_TRACEPOINT_OPEN (as libbpf did on v5.5);
+   * bpf_program__attach: fentry/fexit/fmod_ret through BPF_RAW_TRACEPOINT_OPEN (as libbpf did on v5.5);
    * the link fd is closed by detach() or close().
    */
   attach(name: string): LoadedProgram {
@@ -196,7 +196,7 @@ export class BpfObject {
     if (!p || !this.sub) throw new ObjectError(`${this.name}: no loaded program '${name}'`, -2);
     if (p.linkFd !== undefined) throw new LoadError(`program '${name}': already attached`, -16);
     const { def } = p.spec;
-    if (!def.attachBtf || def.expectedAttachType < 24 || def.expectedAttachType > 25)
+    if (!def.trampoline)
       throw new AttachNotSupportedError(name, p.spec.secName, def.attachUnsupported ?? 'no attach point');
     const fd = this.sub.call(BPF_RAW_TRACEPOINT_OPEN, { name: 0, prog_fd: p.fd }).ret;
     if (fd < 0) throw new LoadError(`program '${name}': BPF_RAW_TRACEPOINT_OPEN`, fd);
@@ -204,9 +204,9 @@ export class BpfObject {
     return p;
   }
 
-  /** Attaches every fentry/fexit program (the others stay loaded); returns their names. */
+  /** Attaches every fentry/fexit/fmod_ret program (the others stay loaded); returns their names. */
   attachTracing(): string[] {
-    return [...this.programs.values()].filter((p) => p.spec.def.attachBtf && p.spec.def.expectedAttachType >= 24 && p.spec.def.expectedAttachType <= 25)
+    return [...this.programs.values()].filter((p) => p.spec.def.trampoline)
       .map((p) => this.attach(p.spec.name).spec.name);
   }
 

@@ -18,6 +18,8 @@ export interface SecDef {
   readonly attachBtf?: boolean;
   /** Attach is not modelled yet: loading works, attaching says so. */
   readonly attachUnsupported?: string;
+  /** Attached through the BPF trampoline (BPF_RAW_TRACEPOINT_OPEN): fentry, fexit, fmod_ret. */
+  readonly trampoline?: boolean;
 }
 
 export const SECTION_DEFS: readonly SecDef[] = [
@@ -29,9 +31,9 @@ export const SECTION_DEFS: readonly SecDef[] = [
   { sec: 'raw_tracepoint/', progType: BPF_PROG_TYPE_RAW_TRACEPOINT, expectedAttachType: 0, attachUnsupported: 'raw tracepoints are not modelled' },
   { sec: 'raw_tp/', progType: BPF_PROG_TYPE_RAW_TRACEPOINT, expectedAttachType: 0, attachUnsupported: 'raw tracepoints are not modelled' },
   { sec: 'tp_btf/', progType: BPF_PROG_TYPE_TRACING, expectedAttachType: BPF_TRACE_RAW_TP, attachBtf: true, attachUnsupported: 'BTF tracepoints are not modelled' },
-  { sec: 'fentry/', progType: BPF_PROG_TYPE_TRACING, expectedAttachType: BPF_TRACE_FENTRY, attachBtf: true, attachUnsupported: 'the BPF trampoline is not built yet' },
-  { sec: 'fexit/', progType: BPF_PROG_TYPE_TRACING, expectedAttachType: BPF_TRACE_FEXIT, attachBtf: true, attachUnsupported: 'the BPF trampoline is not built yet' },
-  { sec: 'fmod_ret/', progType: BPF_PROG_TYPE_TRACING, expectedAttachType: BPF_MODIFY_RETURN, attachBtf: true, attachUnsupported: 'fmod_ret needs the 5.7 kernel profile' },
+  { sec: 'fentry/', progType: BPF_PROG_TYPE_TRACING, expectedAttachType: BPF_TRACE_FENTRY, attachBtf: true, trampoline: true },
+  { sec: 'fexit/', progType: BPF_PROG_TYPE_TRACING, expectedAttachType: BPF_TRACE_FEXIT, attachBtf: true, trampoline: true },
+  { sec: 'fmod_ret/', progType: BPF_PROG_TYPE_TRACING, expectedAttachType: BPF_MODIFY_RETURN, attachBtf: true, trampoline: true }, // 5.7+: the kernel refuses the load before
   { sec: 'xdp', progType: BPF_PROG_TYPE_XDP, expectedAttachType: 0, attachUnsupported: 'an XDP program needs an interface: NetStack.setXdp (bpfemu net attach IFACE xdp)' },
   { sec: 'tc', progType: BPF_PROG_TYPE_SCHED_CLS, expectedAttachType: 0, attachUnsupported: 'a tc program needs an interface: NetStack.setTcIngress (bpfemu net attach IFACE tc)' },
   { sec: 'classifier', progType: BPF_PROG_TYPE_SCHED_CLS, expectedAttachType: 0, attachUnsupported: 'a tc program needs an interface: NetStack.setTcIngress (bpfemu net attach IFACE tc)' },

@@ -15,6 +15,7 @@
  * hashrnd is random in the kernel; here it is HTAB_DEFAULT_SEED, or 0 with BPF_F_ZERO_SEED.
  */
 import type { Kernel } from '../../kernel/kernel.ts';
+import { capable, CAP_SYS_ADMIN } from '../../kernel/cred.ts';
 import {
   BPF_EXIST, BPF_F_LOCK, BPF_F_NO_COMMON_LRU, BPF_F_NO_PREALLOC, BPF_F_NUMA_NODE, BPF_F_ZERO_SEED, BPF_NOEXIST,
   E2BIG, EEXIST, EINVAL, ENOENT, ENOMEM, EPERM, KMALLOC_MAX_SIZE, MAX_BPF_KEY_SIZE,
@@ -49,8 +50,8 @@ function nBuckets(maxEntries: number): number {
 /** htab_map_alloc_check() for BPF_MAP_TYPE_HASH. */
 export function htabMapAllocCheck(attr: MapAttr, ctx: MapContext): number {
   const zeroSeed = (attr.mapFlags & BPF_F_ZERO_SEED) !== 0;
-  // A fixed seed lets anyone build colliding keys: CAP_SYS_ADMIN only (root here).
-  if (zeroSeed && ctx.kernel.current.cred.euid !== 0) return -EPERM;
+  // A fixed seed lets anyone build colliding keys: capable(CAP_SYS_ADMIN) only (every profile).
+  if (zeroSeed && !capable(ctx.kernel.current.cred, CAP_SYS_ADMIN)) return -EPERM;
   if ((attr.mapFlags & ~HTAB_CREATE_FLAG_MASK) !== 0 || !bpfMapFlagsAccessOk(attr.mapFlags)) return -EINVAL;
   // BPF_F_NO_COMMON_LRU is for LRU maps only.
   if ((attr.mapFlags & BPF_F_NO_COMMON_LRU) !== 0) return -EINVAL;

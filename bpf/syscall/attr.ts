@@ -44,7 +44,9 @@ export const ATTR_FIELDS: Readonly<Record<string, readonly Field[]>> = {
   raw_tp: [['name', 0, 8], ['prog_fd', 8, 4]],
   map_freeze: [['map_fd', 0, 4]],
   enable_stats: [['type', 0, 4]],
-  link_create: [['prog_fd', 0, 4], ['target_fd', 4, 4], ['attach_type', 8, 4], ['flags', 12, 4]],
+  // tracing.target_btf_id overlays target_btf_id at 16; tracing.cookie (5.19) is the aligned u64 at 24.
+  link_create: [['prog_fd', 0, 4], ['target_fd', 4, 4], ['attach_type', 8, 4], ['flags', 12, 4], ['target_btf_id', 16, 4],
+    ['tracing_cookie', 24, 8]],
   link_detach: [['link_fd', 0, 4]],
 };
 

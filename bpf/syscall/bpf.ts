@@ -19,10 +19,13 @@ import { checkStructure } from '../check.ts';
 import { BpfMap, BPF_F_LOCK, BPF_F_RDONLY, BPF_F_WRONLY, type MapAttr } from '../maps/map.ts';
 import { createMap, freeMap, writeBpfMapStruct } from '../maps/types.ts';
 import { bpfHelpers } from '../helpers/index.ts';
-import { PROG_TYPES, BPF_PROG_TYPE_TRACING, BPF_TRACE_FENTRY, BPF_TRACE_FEXIT } from '../prog_types.ts';
+import { PROG_TYPES, BPF_PROG_TYPE_TRACING, BPF_TRACE_FENTRY, BPF_TRACE_FEXIT, BPF_MODIFY_RETURN } from '../prog_types.ts';
 import { BTF_KIND } from '../btf/btf.ts';
-import { btfDistillFuncProto, FuncModelError } from '../btf_func_model.ts';
-import { TrampolineManager, type TrampLinkable } from '../trampoline.ts';
+import { btfDistillFuncProto, FuncModelError, funcModelRules } from '../btf_func_model.ts';
+import { checkAttachModifyReturn, tracingKindOf } from '../fmod_ret.ts';
+import { inlineTracingHelpers, tracingFuncHelpers } from '../helpers/tracing_func.ts';
+import { TrampolineManager, type TrampLinkable, type TrampKind } from '../trampoline.ts';
+import { installProgEnterExit, type ProgEnterExitAddrs } from '../prog_enter_install.ts';
 import { encode } from '../isa/insn.ts';
 import {
   BPF_ATTR_SIZE, ATTR_FIELDS, readAttr, checkAttrTail, writeAttrU32, type Attr,
@@ -38,6 +41,7 @@ import { checkProg } from './prog_check.ts';
 import { bpf2bpfTarget } from '../bpf2bpf.ts';
 import { verifyForLoad } from '../verifier/load.ts';
 import { progInfo, mapInfo, btfInfo, linkInfo } from './info.ts';
+import { BpfPrivilege, bindBpfSysctls } from './privilege.ts';
 
 export const EPERM = 1, ENOENT = 2, E2BIG = 7, EBADF = 9, ENOMEM = 12, EACCES = 13, EFAULT = 14, EBUSY = 16;
 export const EINVAL = 22, ENOSPC = 28, EBADFD = 77, ENOTSUPP = 524;
@@ -58,7 +62,8 @@ export class BpfSubsystem {
   private mapsByKaddr = new Map<bigint, BpfMap>();
   readonly helpers: readonly HelperDef[];
   private statsOn = false;
-  private statsFds = 0;
+  /** Open BPF_ENABLE_STATS fds: references on the stats key, as kernel.bpf_stats_enabled = 1 is. */
+  statsFds = 0;
   /** sysctl net.core.bpf_jit_enable: programs are JIT-compiled at load, else interpreted. */
   jitEnabled = true;
   readonly nrCpus = 1;
@@ -76,8 +81,10 @@ export class BpfSubsystem {
   readonly trampolines: TrampolineManager | undefined;
   private progByAddr = new Map<bigint, BpfProgObj>();
   private progByInsnsi = new Map<bigint, BpfProgObj>();
-  private enterExit: { enter: bigint; exit: bigint; enterKey: bigint; exitKey: bigint; enterStats: bigint; exitStats: bigint } | undefined;
+  private enterExit: ProgEnterExitAddrs | undefined;
   private interpEntry: bigint | undefined;
+  /** Who may do what: the profile's capability and sysctl checks (privilege.ts). */
+  readonly privilege: BpfPrivilege;
 
   constructor(kernel: Kernel, rt: BpfRuntime, opts: { vmlinuxBtf?: Btf } = {}) {
     this.kernel = kernel;
@@ -89,7 +96,7 @@ export class BpfSubsystem {
       this.trampolines = new TrampolineManager(kernel, arch.trampoline, {
         isKernelText: (ip) => kernel.ftrace.location(ip) !== undefined || kernel.ksyms.find(ip)?.type.toUpperCase() === 'T',
         isBpfText: (ip) => [...this.progs.values()].some((p) => p.prog.jit?.funcAddrs.includes(ip)),
-      }, () => ({ enter: this.enterExit!.enter, exit: this.enterExit!.exit }));
+      }, () => this.enterExit!);
     }
     this.helpers = bpfHelpers({ kernel, mapByAddr: (a) => this.mapsByKaddr.get(a), nrCpus: this.nrCpus });
     const s = kernel.slab.kzalloc(PAGE_SIZE);
@@ -104,9 +111,9 @@ export class BpfSubsystem {
       [BPF_MAP_FREEZE]: (a) => this.mapFreeze(a),
       [BPF_PROG_LOAD]: (a) => this.progLoad(a),
       [BPF_PROG_TEST_RUN]: (a, u) => this.progTestRun(a, u),
-      [BPF_PROG_GET_NEXT_ID]: (a, u) => this.getNextId(a, u, this.progs),
-      [BPF_MAP_GET_NEXT_ID]: (a, u) => this.getNextId(a, u, this.maps),
-      [BPF_BTF_GET_NEXT_ID]: (a, u) => this.getNextId(a, u, this.btfs),
+      [BPF_PROG_GET_NEXT_ID]: (a, u) => this.getNextId(a, u, this.progs, BPF_PROG_GET_NEXT_ID),
+      [BPF_MAP_GET_NEXT_ID]: (a, u) => this.getNextId(a, u, this.maps, BPF_MAP_GET_NEXT_ID),
+      [BPF_BTF_GET_NEXT_ID]: (a, u) => this.getNextId(a, u, this.btfs, BPF_BTF_GET_NEXT_ID),
       [BPF_PROG_GET_FD_BY_ID]: (a) => this.progGetFdById(a),
       [BPF_MAP_GET_FD_BY_ID]: (a) => this.mapGetFdById(a),
       [BPF_BTF_GET_FD_BY_ID]: (a) => this.btfGetFdById(a),
@@ -116,10 +123,12 @@ export class BpfSubsystem {
       [BPF_ENABLE_STATS]: (a) => this.enableStats(a),
       [BPF_LINK_CREATE]: (a) => this.linkCreate(a),
       [BPF_LINK_GET_FD_BY_ID]: (a) => this.linkGetFdById(a),
-      [BPF_LINK_GET_NEXT_ID]: (a, u) => this.getNextId(a, u, this.links),
+      [BPF_LINK_GET_NEXT_ID]: (a, u) => this.getNextId(a, u, this.links, BPF_LINK_GET_NEXT_ID),
       [BPF_LINK_DETACH]: (a) => this.linkDetach(a),
     };
     kernel.syscalls.register({ nr: __NR.bpf, name: 'bpf', argc: 3, fn: (cmd, uattr, size) => this.sysBpf(Number(BigInt.asIntN(32, cmd)), uattr, Number(size & 0xffffffffn)) });
+    this.privilege = new BpfPrivilege(kernel);
+    bindBpfSysctls(this);
   }
 
   /**
@@ -129,26 +138,18 @@ export class BpfSubsystem {
    */
   private setupEnterExit(): void {
     const k = this.kernel;
-    const nEnter = k.defineNative('__bpf_prog_enter_stats', () => k.clock.ktimeGetNs(), 0);
-    const nExit = k.defineNative('__bpf_prog_exit_stats', (prog, start) => {
+    this.enterExit = installProgEnterExit(k, this.rt.arch, (prog, start) => {
       const p = this.progByAddr.get(prog);
       if (p && this.statsOn && start !== 0n) {
         p.runCnt++;
         p.runTimeNs += k.clock.ktimeGetNs() - start;
       }
-    }, 2);
+    });
     this.interpEntry = k.defineNative('__bpf_prog_run_interp', (ctx, insnsi) => {
       const p = this.progByInsnsi.get(insnsi);
       if (!p) throw new Error(`__bpf_prog_run: no program at insnsi 0x${insnsi.toString(16)}`);
       return this.rt.run(p.prog, [ctx], 'interp').r0;
     }, 2).address;
-    const page = k.execmem.alloc(4096, 'bpf runtime');
-    const code = this.rt.arch.progEnterExit!(page.start, nEnter.address, nExit.address);
-    k.execmem.write(page.start, code.bytes);
-    const at = (o: number): bigint => page.start + BigInt(o);
-    this.enterExit = { enter: at(code.enter), exit: at(code.exit), enterKey: at(code.enterKey), exitKey: at(code.exitKey), enterStats: at(code.enterStats), exitStats: at(code.exitStats) };
-    k.ksyms.add({ name: '__bpf_prog_enter', address: at(code.enter), size: code.exit - code.enter, type: 'T' });
-    k.ksyms.add({ name: '__bpf_prog_exit', address: at(code.exit), size: code.bytes.length - code.exit, type: 'T' });
   }
 
   /** sysctl kernel.bpf_stats_enabled: flips the static key in __bpf_prog_enter/exit's guest code. */
@@ -172,6 +173,8 @@ export class BpfSubsystem {
 
   /** __sys_bpf: the attr's size rules, then the command. */
   private sysBpfInner(cmd: number, uattr: bigint, size: number): number {
+    const denied = this.privilege.sysBpfEntry(); // sysctl_unprivileged_bpf_disabled, before the attr is read
+    if (denied) return denied;
     // bpf_check_uarg_tail_zero: a larger attr than we know must be zero past our size.
     if (size > PAGE_SIZE) return -E2BIG;
     let user: Uint8Array;
@@ -299,8 +302,12 @@ export class BpfSubsystem {
       btfFd: f.btf_fd as number, btfKeyTypeId: f.btf_key_type_id as number, btfValueTypeId: f.btf_value_type_id as number,
     };
     if (attr.mapIfindex) return -EINVAL; // no offload devices
+    let denied = this.privilege.mapCreate(attr.mapType, 'alloc'); // the type's map_alloc_check (until 6.4)
+    if (denied) return denied;
     const map = createMap(attr, this.mapCtx());
     if (typeof map === 'number') return map;
+    denied = this.privilege.mapCreate(attr.mapType, 'switch'); // map_create's switch, after map_alloc_check (6.5)
+    if (denied) { freeMap(map, this.mapCtx()); return denied; }
     const id = this.maps.allocCyclic(map);
     if (id === undefined) { freeMap(map, this.mapCtx()); return -ENOSPC; }
     map.id = id;
@@ -370,6 +377,8 @@ export class BpfSubsystem {
     if (!map) return this.files.get(fd) ? -EINVAL : -EBADF;
     if (map.writecnt !== 0) return -EBUSY; // writable mmap()s exist (bpf/syscall/mmap.ts)
     if (map.frozen) return -EBUSY;
+    const denied = this.privilege.command(BPF_MAP_FREEZE);
+    if (denied) return denied;
     map.frozen = true;
     writeBpfMapStruct(this.mem, map);
     return 0;
@@ -386,10 +395,12 @@ export class BpfSubsystem {
     if (!checkAttrTail(a, 'prog_load')) return -EINVAL;
     const f = readAttr(a, 'prog_load');
     const type = f.prog_type as number;
-    const info = PROG_TYPES[type];
-    if (!info) return -EINVAL;
     if ((f.prog_flags as number) & ~0xf) return -EINVAL; // BPF_F_STRICT_ALIGNMENT | BPF_F_ANY_ALIGNMENT | BPF_F_TEST_RND_HI32 | BPF_F_TEST_STATE_FREQ
     const insnCnt = f.insn_cnt as number;
+    const denied = this.privilege.progLoad(type, insnCnt); // before the type is looked up, as bpf_prog_load
+    if (denied) return denied;
+    const info = PROG_TYPES[type];
+    if (!info) return -EINVAL;
     if (insnCnt === 0 || insnCnt > 1_000_000) return -E2BIG;
     const logLevel = f.log_level as number, logSize = f.log_size as number, logBuf = f.log_buf as bigint;
     // The log attrs must be all set or all unset (bpf_verifier_log_attr_valid, v5.5).
@@ -446,12 +457,15 @@ export class BpfSubsystem {
     log.push(...verdict.log);
     if (verdict.errno) { if (logLevel) this.writeLog(logBuf, logSize, log); return -verdict.errno; }
     let prog;
+    // Later kernels' trampoline-frame helpers, inlined as do_misc_fixups does (helpers/tracing_func.ts).
+    const inl = inlineTracingHelpers(checked.insns, this.kernel.profile, type, f.expected_attach_type as number);
     try {
-      prog = this.rt.load(checked.insns, {
-        name: f.prog_name as string, helpers: this.helpers, jit: this.jitEnabled, tag: checked.tag, funcNames: checked.funcInfo?.names,
+      prog = this.rt.load(inl?.insns ?? checked.insns, {
+        name: f.prog_name as string, jit: this.jitEnabled, tag: checked.tag, funcNames: checked.funcInfo?.names,
+        helpers: type === BPF_PROG_TYPE_TRACING ? [...this.helpers, ...tracingFuncHelpers(this.kernel)] : this.helpers,
         resolveLdImm64: (insn, next) => resolve(insn, next),
         // BPF_PROBE_MEM loads, by the verifier's indices (the ctx rewrite keeps a tracing program's).
-        ...(checked.insns.length === insns.length ? { probeMem: verdict.probeMem } : {}),
+        ...(checked.insns.length === insns.length ? { probeMem: inl ? verdict.probeMem.map((i) => inl.origToNew[i]!) : verdict.probeMem } : {}),
       });
     } catch (e) {
       if (e instanceof BpfLoadError) return fail(-e.errno, e.message);
@@ -463,6 +477,7 @@ export class BpfSubsystem {
       id: 0, type, expectedAttachType: f.expected_attach_type as number, attachBtfId: f.attach_btf_id as number,
       prog, maps: used, btf, gplCompatible: isGplCompatible(license), loadTime: this.kernel.clock.ktimeGetNs(),
       uid: this.kernel.current.cred.uid, refcnt: 0, runCnt: 0n, runTimeNs: 0n, progAddr, linked: false,
+      callGetFuncIp: verdict.callGetFuncIp === true,
       ...(checked.funcInfo ? { funcInfo: checked.funcInfo } : {}),
     };
     if (!prog.jit) {
@@ -490,7 +505,8 @@ export class BpfSubsystem {
    */
   private tracingTarget(f: Attr, insns: Insn[], fail: (errno: number, msg: string) => number) {
     const eat = f.expected_attach_type as number, btfId = f.attach_btf_id as number;
-    if (eat !== BPF_TRACE_FENTRY && eat !== BPF_TRACE_FEXIT) return fail(EINVAL, `Only FENTRY/FEXIT progs are attachable (expected_attach_type ${eat} is not supported)`);
+    // fmod_ret from 5.7 (fmod_ret.ts); anything else is check_attach_btf_id's default: -EINVAL.
+    if (!tracingKindOf(this.kernel.profile, eat)) return fail(EINVAL, `Only FENTRY/FEXIT progs are attachable (expected_attach_type ${eat} is not supported)`);
     if (!this.trampolines) return fail(ENOTSUPP, 'this architecture has no BPF trampoline');
     const mod = this.vmlinuxBtf && btfId >= this.vmlinuxBtf.types.length ? this.moduleBtf?.(btfId, f.attach_prog_fd as number) : undefined;
     const btf = mod?.btf ?? this.vmlinuxBtf;
@@ -499,23 +515,29 @@ export class BpfSubsystem {
     if (!btf || !t || btfId <= 0) return fail(EINVAL, `attach_btf_id ${btfId} is invalid`);
     if (t.kind !== BTF_KIND.FUNC) return fail(EINVAL, `attach_btf_id ${btfId} is not a function`);
     let model;
-    try { model = btfDistillFuncProto(btf, btfId); } catch (e) {
+    try { model = btfDistillFuncProto(btf, btfId, funcModelRules(this.kernel.profile.verifier)); } catch (e) {
       if (e instanceof FuncModelError) return fail(EINVAL, e.message);
       throw e;
     }
     const sym = this.kernel.ksyms.lookup(t.name);
     if (!sym) return fail(ENOENT, `The address of function ${t.name} cannot be found`);
+    const unmodifiable = eat === BPF_MODIFY_RETURN ? checkAttachModifyReturn(this.kernel, sym.address, t.name) : undefined;
+    if (unmodifiable) return fail(unmodifiable.errno, unmodifiable.msg);
     // The ctx and typed-pointer rules (btf_ctx_access, btf_struct_access) are the verifier's.
     return { addr: sym.address, model, name: t.name, key: mod?.key };
   }
 
-  /** What the trampoline calls: the JIT image, or the interpreter with insnsi. */
-  private linkable(p: BpfProgObj): TrampLinkable {
-    return {
+  /** What the trampoline calls: the JIT image, or the interpreter with insnsi; the link's cookie (5.19). */
+  private linkable(p: BpfProgObj, cookie = 0n): TrampLinkable {
+    const c = cookie ? { cookie } : {};
+    // callGetFuncIp: the manager sets BPF_TRAMP_F_IP_ARG when a linked program has it (5.15).
+    const l: TrampLinkable = {
       name: p.prog.name,
-      trampProg: p.prog.jit ? { bpfFunc: p.prog.jit.funcAddrs[0]!, progAddr: p.progAddr }
-        : { bpfFunc: this.interpEntry!, progAddr: p.progAddr, insnsi: p.insnsi! },
+      callGetFuncIp: p.callGetFuncIp === true,
+      trampProg: p.prog.jit ? { bpfFunc: p.prog.jit.funcAddrs[0]!, progAddr: p.progAddr, ...c }
+        : { bpfFunc: this.interpEntry!, progAddr: p.progAddr, insnsi: p.insnsi!, ...c },
     };
+    return l;
   }
 
   private linkables = new Map<BpfProgObj, TrampLinkable>();
@@ -536,9 +558,9 @@ export class BpfSubsystem {
   }
 
   /** Links a loaded fentry/fexit program to its trampoline; returns the undo, or -errno. */
-  private tracingLink(p: BpfProgObj): (() => void) | number {
-    const kind = p.expectedAttachType === BPF_TRACE_FEXIT ? 'fexit' : 'fentry';
-    const l = this.linkables.get(p) ?? this.linkable(p);
+  private tracingLink(p: BpfProgObj, cookie = 0n): (() => void) | number {
+    const kind: TrampKind = tracingKindOf(this.kernel.profile, p.expectedAttachType) ?? 'fentry';
+    const l = this.linkables.get(p) ?? this.linkable(p, cookie);
     const err = this.trampolines!.linkProg(p.trampoline!, l, kind);
     if (err) return err;
     this.linkables.set(p, l);
@@ -564,6 +586,8 @@ export class BpfSubsystem {
    * id; closing its last fd detaches, and so does BPF_LINK_DETACH (the fd then stays, defunct).
    */
   private linkCreate(a: Uint8Array): number {
+    const denied = this.privilege.command(BPF_LINK_CREATE); // 5.7: before CHECK_ATTR
+    if (denied) return denied;
     if (!checkAttrTail(a, 'link_create')) return -EINVAL;
     const f = readAttr(a, 'link_create');
     const fd = f.prog_fd as number;
@@ -571,7 +595,9 @@ export class BpfSubsystem {
     if (!p) return this.files.get(fd) ? -EINVAL : -EBADF;
     if (f.flags || f.target_fd) return -EINVAL;
     if (p.type !== BPF_PROG_TYPE_TRACING || !p.trampoline || (f.attach_type as number) !== p.expectedAttachType) return -EINVAL;
-    const undo = this.tracingLink(p);
+    // link_create.tracing.cookie (5.19); an older kernel's CHECK_ATTR finds it past its last field.
+    if (f.target_btf_id || (f.tracing_cookie && !this.kernel.profile.helpers.tracingCookie)) return -EINVAL;
+    const undo = this.tracingLink(p, BigInt(f.tracing_cookie as bigint));
     if (typeof undo === 'number') return undo;
     const link: BpfLinkObj = { id: 0, type: BPF_LINK_TYPE_TRACING, prog: p, refcnt: 0, release: undo };
     const id = this.links.allocCyclic(link);
@@ -597,7 +623,7 @@ export class BpfSubsystem {
   }
 
   private linkGetFdById(a: Uint8Array): number {
-    const r = this.byIdAttr(a);
+    const r = this.byIdAttr(a, BPF_LINK_GET_FD_BY_ID);
     if (typeof r === 'number') return r;
     const l = this.links.find(r.id);
     return l ? this.newLinkFd(l) : -ENOENT;
@@ -617,10 +643,13 @@ export class BpfSubsystem {
   /** BPF_ENABLE_STATS (5.8): run-time stats on while the returned fd is open. */
   private enableStats(a: Uint8Array): number {
     if (!checkAttrTail(a, 'enable_stats')) return -EINVAL;
+    const denied = this.privilege.command(BPF_ENABLE_STATS);
+    if (denied) return denied;
     if (readAttr(a, 'enable_stats').type !== BPF_STATS_RUN_TIME) return -EINVAL;
     this.statsFds++;
     this.statsEnabled = true;
-    return this.installFd(ANON_STATS, undefined, () => { if (--this.statsFds === 0) this.statsEnabled = false; });
+    // The last fd's close leaves the key on while the sysctl holds its own reference.
+    return this.installFd(ANON_STATS, undefined, () => { if (--this.statsFds === 0) this.statsEnabled = this.kernel.sysctl.get('kernel.bpf_stats_enabled') === 1; });
   }
 
   private writeLog(buf: bigint, size: number, lines: string[]): void {
@@ -642,6 +671,8 @@ export class BpfSubsystem {
   }
 
   private progTestRun(a: Uint8Array, uattr: bigint): number {
+    const denied = this.privilege.command(BPF_PROG_TEST_RUN); // 5.5: before CHECK_ATTR
+    if (denied) return denied;
     if (!checkAttrTail(a, 'test')) return -EINVAL;
     const f = readAttr(a, 'test');
     const p = this.progFromFd(f.prog_fd as number);
@@ -653,38 +684,40 @@ export class BpfSubsystem {
 
   // --- ids ---------------------------------------------------------------------------------
 
-  private getNextId<T>(a: Uint8Array, uattr: bigint, idr: Idr<T>): number {
+  private getNextId<T>(a: Uint8Array, uattr: bigint, idr: Idr<T>, cmd: number): number {
     const start = readAttr(a, 'get_id').start_id as number;
     if (!checkAttrTail(a, 'get_id') || readAttr(a, 'get_id').open_flags || start >= 0x7fffffff) return -EINVAL;
+    const denied = this.privilege.command(cmd);
+    if (denied) return denied;
     const next = idr.getNext(start);
     if (!next) return -ENOENT;
     writeAttrU32(this.mem, uattr, 'get_id', 'next_id', next.id);
     return 0;
   }
 
-  private byIdAttr(a: Uint8Array): { id: number } | number {
+  private byIdAttr(a: Uint8Array, cmd: number): { id: number } | number {
     if (!checkAttrTail(a, 'get_id')) return -EINVAL;
     const f = readAttr(a, 'get_id');
     if ((f.open_flags as number) & ~OBJ_FLAG_MASK) return -EINVAL;
-    return { id: f.start_id as number };
+    return this.privilege.command(cmd) || { id: f.start_id as number };
   }
 
   private progGetFdById(a: Uint8Array): number {
-    const r = this.byIdAttr(a);
+    const r = this.byIdAttr(a, BPF_PROG_GET_FD_BY_ID);
     if (typeof r === 'number') return r;
     const p = this.progs.find(r.id);
     return p ? this.newProgFd(p) : -ENOENT;
   }
 
   private mapGetFdById(a: Uint8Array): number {
-    const r = this.byIdAttr(a);
+    const r = this.byIdAttr(a, BPF_MAP_GET_FD_BY_ID);
     if (typeof r === 'number') return r;
     const m = this.maps.find(r.id);
     return m ? this.newMapFd(m) : -ENOENT;
   }
 
   private btfGetFdById(a: Uint8Array): number {
-    const r = this.byIdAttr(a);
+    const r = this.byIdAttr(a, BPF_BTF_GET_FD_BY_ID);
     if (typeof r === 'number') return r;
     const b = this.btfs.find(r.id);
     return b ? this.newBtfFd(b) : -ENOENT;
@@ -712,6 +745,8 @@ export class BpfSubsystem {
 
   private btfLoad(a: Uint8Array): number {
     if (!checkAttrTail(a, 'btf_load')) return -EINVAL;
+    const denied = this.privilege.command(BPF_BTF_LOAD);
+    if (denied) return denied;
     const f = readAttr(a, 'btf_load');
     const size = f.btf_size as number;
     // BTF_MAX_SIZE (16 MiB) in v5.5; a header's worth at least.

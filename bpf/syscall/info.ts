@@ -8,7 +8,10 @@ import type { BpfSubsystem } from './bpf.ts';
 import type { BpfProgObj, BtfObj, BpfLinkObj } from './objects.ts';
 import type { BpfMap } from '../maps/map.ts';
 import { encode } from '../isa/insn.ts';
+import { PROG_STANDIN } from '../arch.ts';
+import { atLeast, type KernelProfile } from '../../kernel/profile.ts';
 import { BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE } from '../isa/opcodes.ts';
+import { hideProgInfo } from './privilege.ts';
 
 const E2BIG = 7;
 export const PROG_INFO_SIZE = 208, MAP_INFO_SIZE = 80, BTF_INFO_SIZE = 16;
@@ -34,12 +37,29 @@ const putName = (bytes: Uint8Array, off: number, name: string): void => {
   bytes.set(Buffer.from(name, 'latin1').subarray(0, 15), off);
 };
 
+/**
+ * sizeof(struct bpf_prog_info) per generation: v5.5 ends with run_cnt (208); 5.12 adds
+ * `__u64 recursion_misses` at 208 (216); 5.16 `__u32 verified_insns` (224 with padding); 6.0
+ * `attach_btf_obj_id`, `attach_btf_id` (232). The fields after recursion_misses read 0 here.
+ */
+export function progInfoSize(profile: KernelProfile): number {
+  const v = profile.version;
+  if (atLeast(v, '6.1')) return 232;
+  if (atLeast(v, '5.19')) return 224;
+  return profile.trampoline.enterSkips ? 216 : PROG_INFO_SIZE;
+}
+/** bpf_prog_info.recursion_misses (5.12+), from the prog stand-in's counter. */
+const RECURSION_MISSES_OFF = 208;
+
 export function progInfo(sub: BpfSubsystem, p: BpfProgObj, uinfo: bigint, ulen: number): number {
   const mem = sub.kernel.machine.mem;
-  return exchange(sub, uinfo, ulen, PROG_INFO_SIZE, (dv, bytes) => {
+  const size = progInfoSize(sub.kernel.profile);
+  return exchange(sub, uinfo, ulen, size, (dv, bytes) => {
     const ulenJited = dv.getUint32(16, true), ulenXlated = dv.getUint32(20, true);
     const uJited = dv.getBigUint64(24, true), uXlated = dv.getBigUint64(32, true);
     const uNrMaps = dv.getUint32(52, true), uMapIds = dv.getBigUint64(56, true);
+    // !capable(CAP_SYS_ADMIN) (5.5) / !bpf_capable() (5.8): no images, lengths zeroed (privilege.ts).
+    const raw = sub.privilege.progInfoRaw(), user = new DataView(bytes.slice().buffer);
     const jited = p.prog.jit?.image.code ?? new Uint8Array(0);
     // The xlated dump: after fixups, with map pointers shown as map ids (bpf_insn_prepare_dump).
     const xl = p.prog.patched.insns.map((i) => ({ ...i }));
@@ -58,8 +78,8 @@ export function progInfo(sub: BpfSubsystem, p: BpfProgObj, uinfo: bigint, ulen: 
     bytes.set(Buffer.from(p.prog.tag, 'hex'), 8);
     dv.setUint32(16, jited.length, true);
     dv.setUint32(20, xlated.length, true);
-    if (ulenJited && uJited) mem.write(uJited, jited.subarray(0, Math.min(ulenJited, jited.length)));
-    if (ulenXlated && uXlated) mem.write(uXlated, xlated.subarray(0, Math.min(ulenXlated, xlated.length)));
+    if (raw && ulenJited && uJited) mem.write(uJited, jited.subarray(0, Math.min(ulenJited, jited.length)));
+    if (raw && ulenXlated && uXlated) mem.write(uXlated, xlated.subarray(0, Math.min(ulenXlated, xlated.length)));
     dv.setBigUint64(40, p.loadTime, true);
     dv.setUint32(48, p.uid, true);
     dv.setUint32(52, p.maps.length, true);
@@ -71,6 +91,9 @@ export function progInfo(sub: BpfSubsystem, p: BpfProgObj, uinfo: bigint, ulen: 
     dv.setUint32(128, p.btf?.id ?? 0, true);
     dv.setBigUint64(192, p.runTimeNs, true);
     dv.setBigUint64(200, p.runCnt, true);
+    // 5.12: the misses __bpf_prog_enter counted in prog->active's guard (the stand-in's PROG_STANDIN.misses).
+    if (size > RECURSION_MISSES_OFF) dv.setBigUint64(RECURSION_MISSES_OFF, mem.readU64(p.progAddr + BigInt(PROG_STANDIN.misses)), true);
+    if (!raw) hideProgInfo(dv, user);
   });
 }
 

@@ -37,6 +37,8 @@ export interface BpfProgObj {
   funcInfo?: ProgFuncInfo;
   /** fentry/fexit on another program (attach_prog_fd): the target, held until this one is freed. */
   linkedProg?: BpfProgObj;
+  /** prog->call_get_func_ip (5.15): it calls bpf_get_func_ip, its trampoline stores the ip (BPF_TRAMP_F_IP_ARG). */
+  callGetFuncIp?: boolean;
 }
 
 export interface BtfObj {

@@ -13,7 +13,8 @@
 import type { BpfSubsystem } from './bpf.ts';
 import type { Attr } from './attr.ts';
 import type { BpfProgObj } from './objects.ts';
-import { PROG_TYPES } from '../prog_types.ts';
+import { PROG_TYPES, BPF_MODIFY_RETURN } from '../prog_types.ts';
+import { fmodRetTestRun } from '../fmod_ret.ts';
 import { PROT_R, PROT_W } from '../../emulator/memory.ts';
 import { kernelField } from '../ctx_convert.ts';
 
@@ -41,6 +42,11 @@ export function testRun(sub: BpfSubsystem, p: BpfProgObj, f: Attr, uattr: bigint
   const mem = sub.kernel.machine.mem;
   if (kind === 'tracing') {
     if (f.ctx_in || f.ctx_out || f.data_in || f.data_out || f.data_size_in) return -EINVAL;
+    if (p.expectedAttachType === BPF_MODIFY_RETURN) { // 5.7: ((u32)side_effect << 16) | ret
+      sub.writeTestResult(uattr, 'retval', fmodRetTestRun(sub.kernel));
+      sub.writeTestResult(uattr, 'duration', 0);
+      return 0;
+    }
     const r = Number(BigInt.asIntN(32, sub.kernel.call('bpfemu_test_run_tracing')));
     if (r !== 0) return -EFAULT;
     sub.writeTestResult(uattr, 'retval', 0);

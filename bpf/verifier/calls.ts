@@ -20,6 +20,7 @@ import {
 } from './mem.ts';
 import { markChainPrecision } from './precision.ts';
 import { Arg, Ret, getFuncProto, type ArgType, type FuncProto } from './helpers_proto.ts';
+import { BPF_FUNC_get_func_ip, isTracingFunc, profileFuncName, tracingFuncProto } from '../helpers/tracing_func.ts';
 import { BPF_MAX_VAR_SIZ, E2BIG, EACCES, EFAULT, EINVAL, MAX_CALL_FRAMES, type VerifierEnv } from './env.ts';
 
 const MAX_ERRNO = 4095n;
@@ -161,13 +162,17 @@ function checkMapFuncCompatibility(env: VerifierEnv, meta: CallArgMeta, funcId: 
 
 /** check_helper_call */
 export function checkHelperCall(env: VerifierEnv, funcId: number, insnIdx: number): number {
-  if (funcId < 0 || funcId >= BPF_FUNC_MAX_ID) {
-    env.verbose(`invalid func ${funcName(funcId)}#${funcId}\n`);
+  // __BPF_FUNC_MAX_ID and func_id_str[] are the profile's generation's.
+  const name = profileFuncName(env.profile, funcId) ?? 'unknown';
+  if (funcId < 0 || funcId >= Math.max(BPF_FUNC_MAX_ID, env.profile.helpers.maxFuncId)) {
+    env.verbose(`invalid func ${name}#${funcId}\n`);
     return -EINVAL;
   }
-  const fn = getFuncProto(env.progType, funcId);
-  if (!fn || (env.implementedHelpers && !env.implementedHelpers.has(funcId))) {
-    env.verbose(`unknown func ${funcName(funcId)}#${funcId}\n`);
+  // The trampoline-frame helpers of later kernels (tracing_func.ts) come with the load path.
+  const later = isTracingFunc(funcId) ? tracingFuncProto(env.profile, env.progType, env.expectedAttachType, funcId) : undefined;
+  const fn = isTracingFunc(funcId) ? later : getFuncProto(env.progType, funcId);
+  if (!fn || (!later && env.implementedHelpers && !env.implementedHelpers.has(funcId))) {
+    env.verbose(`unknown func ${name}#${funcId}\n`);
     return -EINVAL;
   }
   if (!env.gplCompatible && fn.gplOnly) {
@@ -227,6 +232,8 @@ export function checkHelperCall(env: VerifierEnv, funcId: number, insnIdx: numbe
   }
   const err = checkMapFuncCompatibility(env, meta, funcId);
   if (err) return err;
+  // check_get_func_ip passed (a trampoline program): the trampoline must store the ip (5.15).
+  if (funcId === BPF_FUNC_get_func_ip && later) env.callGetFuncIp = true;
   if (fn.changesPktData) for (const reg of allRegs(env.cur)) if (regIsPktPointerAny(reg)) markUnknown(reg);
   return 0;
 }

@@ -10,7 +10,7 @@ import { MAX_BPF_FUNC_ARGS } from '../btf_func_model.ts';
 import {
   BPF_PROG_TYPE_SOCKET_FILTER, BPF_PROG_TYPE_KPROBE, BPF_PROG_TYPE_SCHED_CLS, BPF_PROG_TYPE_SCHED_ACT,
   BPF_PROG_TYPE_TRACEPOINT, BPF_PROG_TYPE_XDP, BPF_PROG_TYPE_PERF_EVENT, BPF_PROG_TYPE_RAW_TRACEPOINT,
-  BPF_PROG_TYPE_TRACING, BPF_TRACE_FEXIT,
+  BPF_PROG_TYPE_TRACING, BPF_TRACE_FEXIT, BPF_MODIFY_RETURN,
 } from '../prog_types.ts';
 import { RegType, type RegTypeT } from './reg.ts';
 import { EACCES, type VerifierEnv } from './env.ts';
@@ -113,7 +113,7 @@ const perfEvent: Check = (_env, off, size, t) => {
   return size === 8 ? scalar : false;
 };
 
-/** btf_ctx_access: a tracing program's ctx is the target's arguments (and return value for fexit) as u64s. */
+/** btf_ctx_access: a tracing program's ctx is the target's arguments (and return value for fexit and fmod_ret) as u64s. */
 const tracing: Check = (env, off, size, t) => {
   if (off < 0 || off >= 8 * MAX_BPF_FUNC_ARGS || t !== BPF_READ || off % size !== 0) return false;
   const at = env.attach;
@@ -125,9 +125,12 @@ const tracing: Check = (env, off, size, t) => {
     env.verbose(`func '${tname}' offset ${off} is not multiple of 8\n`);
     return false;
   }
-  const arg = off / 8;
+  const eat = env.expectedAttachType;
+  // fexit, and fmod_ret where the profile knows it, read the return value after the arguments.
+  const hasRet = eat === BPF_TRACE_FEXIT || (eat === BPF_MODIFY_RETURN && env.profile.verifier.fmodRet);
   if (at.conservative) { // "Default prog with 5 args"
-    if (arg > 5 || (arg === 5 && env.expectedAttachType !== BPF_TRACE_FEXIT)) {
+    const arg = off / 8;
+    if (arg > 5 || (arg === 5 && !hasRet)) {
       env.verbose(`func '${tname}' doesn't have ${arg + 1}-th argument\n`);
       return false;
     }
@@ -135,13 +138,26 @@ const tracing: Check = (env, off, size, t) => {
   }
   const params = proto.params ?? [];
   const nrArgs = params.length;
-  if (arg > nrArgs || (arg === nrArgs && env.expectedAttachType !== BPF_TRACE_FEXIT)) {
+  // 6.1: struct arguments take as many u64 slots as their size rounds up to (get_ctx_arg_idx).
+  const arg = env.profile.verifier.structArgs ? ctxArgIdx(btf, proto.sizeOrType, params.map((p) => p.type), off) : off / 8;
+  if (arg > nrArgs || (arg === nrArgs && !hasRet)) {
     env.verbose(`func '${tname}' doesn't have ${arg + 1}-th argument\n`);
     return false;
+  }
+  if (arg === nrArgs && eat === BPF_MODIFY_RETURN) {
+    // Only functions returning an int can have their return modified (5.7).
+    const rt = proto.sizeOrType === 0 ? undefined : btf.resolve(proto.sizeOrType);
+    if (!rt || rt.kind !== BTF_KIND.INT || rt.sizeOrType > 8) {
+      env.verbose(`ret type ${btfKindStr(rt?.kind ?? 0)} not allowed for fmod_ret\n`);
+      return false;
+    }
+    return scalar;
   }
   const typeId = arg === nrArgs ? proto.sizeOrType : params[arg]!.type;
   const tt = btf.resolve(typeId);
   if (tt.kind === BTF_KIND.INT || (tt.kind === BTF_KIND.ENUM && env.profile.verifier.ctxEnumScalar)) return scalar;
+  // 6.1: a struct argument by value is read slot by slot as scalars.
+  if ((tt.kind === BTF_KIND.STRUCT || tt.kind === BTF_KIND.UNION) && env.profile.verifier.structArgs) return scalar;
   if (tt.kind !== BTF_KIND.PTR) {
     // The kernel prints the argument's (resolved) type: its name and kind, e.g. 'e' has type ENUM.
     env.verbose(`func '${tname}' arg${arg} '${tt.name}' has type ${btfKindStr(tt.kind)}. Only pointer access is allowed\n`);
@@ -156,6 +172,8 @@ const tracing: Check = (env, off, size, t) => {
     btfId = target.sizeOrType;
     target = btf.type(btfId);
   }
+  // 5.17: a pointer to an int is a scalar too (is_int_ptr).
+  if (target.kind === BTF_KIND.INT && env.profile.verifier.intPtrScalar) return scalar;
   if (target.kind !== BTF_KIND.STRUCT) {
     env.verbose(`func '${tname}' arg${arg} type ${btfKindStr(target.kind)} is not a struct\n`);
     return false;
@@ -163,6 +181,25 @@ const tracing: Check = (env, off, size, t) => {
   env.verbose(`func '${tname}' arg${arg} has btf_id ${btfId} type STRUCT '${target.name}'\n`);
   return { regType: RegType.PTR_TO_BTF_ID, btfId };
 };
+
+/**
+ * get_ctx_arg_idx (6.1): the argument a ctx offset falls in when struct arguments take
+ * roundup(size, 8) bytes and everything else 8; nr_args for the return value, nr_args + 1 past it.
+ */
+function ctxArgIdx(btf: import('../btf/btf.ts').Btf, retType: number, argTypes: readonly number[], off: number): number {
+  const slot = (id: number): number => {
+    if (id === 0) return 8;
+    const t = btf.resolve(id);
+    return t.kind === BTF_KIND.PTR ? 8 : Math.ceil(t.sizeOrType / 8) * 8;
+  };
+  let end = 0;
+  for (let i = 0; i < argTypes.length; i++) {
+    end += slot(argTypes[i]!);
+    if (off < end) return i;
+  }
+  end += slot(retType);
+  return off < end ? argTypes.length : argTypes.length + 1;
+}
 
 /** bpf_ctx_convert: a program type's uAPI context and the kernel struct behind it. */
 const CTX_CONVERT: Readonly<Record<number, [string, string]>> = {

@@ -105,8 +105,15 @@ export class VerifierEnv {
   maxCtxOffset = 0;
   /** BPF_F_TEST_STATE_FREQ */
   testStateFreq = false;
+  /**
+   * env->allow_ptr_leaks: a privileged load (CAP_SYS_ADMIN in 5.5, perfmon_capable() from 5.8).
+   * Unprivileged, a pointer may not leave the program: not as R0, not stored into a map or ctx.
+   */
+  allowPtrLeaks = true;
   /** Whether any direct packet write was seen (seen_direct_write). */
   seenDirectWrite = false;
+  /** prog->call_get_func_ip (5.15): the program calls bpf_get_func_ip, the trampoline stores the ip. */
+  callGetFuncIp = false;
 
   constructor(o: {
     insns: Insn[]; progType: number; expectedAttachType: number; gplCompatible: boolean; strictAlignment: boolean;

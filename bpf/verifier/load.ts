@@ -36,6 +36,8 @@ export interface ProgLoadVerify {
   helperIds?: readonly number[];
   /** The machine's kernel generation. */
   profile?: KernelProfile;
+  /** env->allow_ptr_leaks: the loader's privilege (bpf/syscall/privilege.ts). */
+  allowPtrLeaks?: boolean;
 }
 
 const infoCache = new WeakMap<BpfMap, MapInfo>();
@@ -65,7 +67,7 @@ export function verifyProgLoad(p: ProgLoadVerify): VerifyResult {
   return bpfCheck(p.insns, {
     progType: p.progType, expectedAttachType: p.expectedAttachType, logLevel: p.logLevel, logSize: p.logLevel ? p.logSize : undefined,
     gplCompatible: p.gplCompatible, strictAlignment: (p.progFlags & BPF_F_STRICT_ALIGNMENT) !== 0,
-    testStateFreq: (p.progFlags & BPF_F_TEST_STATE_FREQ) !== 0,
+    testStateFreq: (p.progFlags & BPF_F_TEST_STATE_FREQ) !== 0, allowPtrLeaks: p.allowPtrLeaks,
     resolveMap: (insn) => { const m = p.mapFromFd(insn.imm); return m && { map: mapInfo(m) }; },
     attach, btf: p.vmlinuxBtf, implementedHelpers: p.helperIds ? new Set(p.helperIds) : undefined, profile: p.profile,
   });
@@ -78,6 +80,8 @@ export interface LoadEnv {
   readonly moduleBtf: ((btfId: number, objFd: number) => { btf: Btf } | undefined) | undefined;
   readonly helpers: readonly { readonly id: number }[];
   readonly kernel: { readonly profile: KernelProfile };
+  /** The loader's privilege; absent: privileged. */
+  readonly privilege?: { allowPtrLeaks(): boolean };
 }
 
 /** The tracing target as the load path resolved it (bpf2bpf: the target program). */
@@ -98,6 +102,6 @@ export function verifyForLoad(sub: LoadEnv, f: Readonly<Record<string, number | 
     insns, progType: f.prog_type as number, expectedAttachType: f.expected_attach_type as number, progFlags: f.prog_flags as number,
     logLevel: f.log_level as number, logSize: f.log_size as number, gplCompatible, mapFromFd: (fd) => sub.mapFromFd(fd),
     vmlinuxBtf: vmlinux, attachBtfId: btfId, attachBtf, tgtProgType: tracing?.tgt?.type, conservative: tracing?.conservative,
-    helperIds: sub.helpers.map((h) => h.id), profile: sub.kernel.profile,
+    helperIds: sub.helpers.map((h) => h.id), profile: sub.kernel.profile, allowPtrLeaks: sub.privilege?.allowPtrLeaks(),
   });
 }

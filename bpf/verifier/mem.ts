@@ -413,8 +413,11 @@ export function checkMemAccess(env: VerifierEnv, insnIdx: number, regno: number,
   let err = checkPtrAlignment(env, reg, off, size, strictAlignmentOnce);
   if (err) return err;
   off += reg.off;
+  // is_pointer_value(env, value_regno) when writing: an unprivileged program may not leak an address.
+  const leak = t === BPF_WRITE && valueRegno >= 0 && !env.allowPtrLeaks && regs[valueRegno]!.type !== RegType.SCALAR_VALUE;
   switch (reg.type) {
     case RegType.PTR_TO_MAP_VALUE: {
+      if (leak) { env.verbose(`R${valueRegno} leaks addr into map\n`); return -EACCES; }
       err = checkMapAccessType(env, regno, off, size, t);
       if (err) return err;
       err = checkMapAccess(env, regno, off, size, false);
@@ -436,6 +439,7 @@ export function checkMemAccess(env: VerifierEnv, insnIdx: number, regno: number,
       if (!err && t === BPF_READ && valueRegno >= 0) markUnknown(regs[valueRegno]!);
       break;
     case RegType.PTR_TO_CTX: {
+      if (leak) { env.verbose(`R${valueRegno} leaks addr into ctx\n`); return -EACCES; }
       err = checkCtxReg(env, reg, regno);
       if (err < 0) return err;
       const res = checkCtxAccess(env, insnIdx, off, size, t);

@@ -63,6 +63,8 @@ export interface VerifyOptions {
   implementedHelpers?: ReadonlySet<number>;
   /** BPF_F_TEST_STATE_FREQ: a checkpoint at every pruning point. */
   testStateFreq?: boolean;
+  /** env->allow_ptr_leaks (default true: a privileged loader); false refuses pointer leaks. */
+  allowPtrLeaks?: boolean;
   /** Accept the v4 ISA (sdiv/smod, movsx, bswap, sign-extending loads, gotol) and the fetch atomics, as later kernels do. */
   v4Isa?: boolean;
   /** The kernel generation whose rules apply (default 5.5): kernel/profile.ts's verifier row. */
@@ -87,6 +89,8 @@ export interface VerifyResult {
   stats: VerifierStats;
   /** Instructions that load through a typed kernel pointer (BPF_PROBE_MEM: a fault reads 0). */
   probeMem: number[];
+  /** prog->call_get_func_ip: the program calls bpf_get_func_ip (the trampoline stores the ip). */
+  callGetFuncIp?: boolean;
 }
 
 const typeMismatchOk = (t: number): boolean => t !== RegType.PTR_TO_CTX && t !== RegType.PTR_TO_SOCK_COMMON &&
@@ -296,6 +300,10 @@ function doCheck(env: VerifierEnv): number {
             continue;
           }
           if ((err = checkRegArg(env, 0, SRC_OP))) return err; // check_return_code
+          if (!env.allowPtrLeaks && env.regs[0]!.type !== RegType.SCALAR_VALUE) { // is_pointer_value
+            env.verbose('R0 leaks addr as return value\n');
+            return -EACCES;
+          }
           exit = true;
         } else {
           if ((err = checkCondJmpOp(env, insn))) return err;
@@ -410,6 +418,7 @@ export function bpfCheck(insns: readonly Insn[], opts: VerifyOptions): VerifyRes
     profile: opts.profile,
   });
   env.testStateFreq = opts.testStateFreq ?? false;
+  env.allowPtrLeaks = opts.allowPtrLeaks ?? true;
   let ret: number;
   const bad = checkStructure(env.insns);
   if (bad) {
@@ -439,5 +448,6 @@ export function bpfCheck(insns: readonly Insn[], opts: VerifyOptions): VerifyRes
       peakStates: env.peakStates, markRead: env.longestMarkReadWalk, stackDepth: env.subprogs.map((s) => s.stackDepth), timeNs,
     },
     probeMem: env.aux.flatMap((a, i) => (a.probeMem ? [i] : [])),
+    ...(env.callGetFuncIp ? { callGetFuncIp: true } : {}),
   };
 }

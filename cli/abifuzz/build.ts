@@ -41,8 +41,26 @@ export interface BuiltModule {
   paholeMs: number;
 }
 
+/**
+ * Modules built in this process, by name, flags and source: a campaign under several kernel
+ * profiles builds the same batch once per profile (the cases a profile skips aside), and gcc is
+ * most of a batch's time. A hit reports 0 ms of gcc and pahole. A few dozen entries of ~50 KB.
+ */
+const built = new Map<string, BuiltModule>();
+const BUILT_MAX = 32;
+
 /** Compiles C source into a module object with split BTF. `btf: false` skips pahole. */
 export function buildModule(source: string, opts: { name?: string; btf?: boolean; extraFlags?: string[] } = {}): BuiltModule {
+  const key = JSON.stringify([opts.name, opts.btf, opts.extraFlags, source]);
+  const hit = built.get(key);
+  if (hit) return { bytes: hit.bytes, gccMs: 0, paholeMs: 0 };
+  const m = compile(source, opts);
+  if (built.size >= BUILT_MAX) built.delete(built.keys().next().value!);
+  built.set(key, m);
+  return m;
+}
+
+function compile(source: string, opts: { name?: string; btf?: boolean; extraFlags?: string[] }): BuiltModule {
   const { kcflags, pahole } = imageFlags();
   const dir = mkdtempSync(join(tmpdir(), 'bpfemu-mod-'));
   try {

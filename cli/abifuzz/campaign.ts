@@ -5,12 +5,19 @@
  * as reproducers (prototype, values, the differing slots, the live trampoline's disassembly),
  * minimised on request by rerunning smaller variants of the case; findings (the kernel's own
  * observable behaviours, docs/ABI.md) are merged across workers.
+ *
+ * Under a kernel profile (`kernel`), every worker boots that profile; the cases are drawn with
+ * the features of `gen` (a profile's trampoline row, default: the machine's), and those the
+ * machine's profile cannot trace are counted as skipped. runProfiles runs one campaign per
+ * profile over the same cases.
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { boot } from '../../index.ts';
 import { AbiHarness, MODES, type CaseResult, type Finding, type FindingKind, type Mode, type SlotDiff } from './harness.ts';
-import { genCase, prototype, caller, withArgs, type AbiCase } from './gen.ts';
+import { prototype, caller, withArgs, type AbiCase } from './gen.ts';
+import { drawCase, featuresOf, widest, type GenFeatures } from './gen_ext.ts';
+import { DEFAULT_KERNEL, KERNEL_PROFILES, type KernelVersion } from '../../kernel/profile.ts';
 import { installTrampolineVariant, TRAMPOLINE_VARIANTS, type TrampolineVariant } from './broken.ts';
 
 export interface CampaignOptions {
@@ -26,6 +33,10 @@ export interface CampaignOptions {
   modes?: readonly Mode[];
   /** Minimise up to this many failures (each costs a few gcc runs). */
   minimise?: number;
+  /** The kernel profile every machine boots (default 5.5). */
+  kernel?: KernelVersion;
+  /** What the generator draws (default: the features of `kernel`). */
+  gen?: GenFeatures;
   /** Run against a deliberately wrong trampoline (proves the harness can fail). */
   variant?: TrampolineVariant;
   onProgress?: (p: Progress) => void;
@@ -49,8 +60,12 @@ export interface CampaignTimings { gccMs: number; paholeMs: number; loadMs: numb
 export interface CampaignReport {
   seed: number;
   range: [number, number];
+  /** The profile the machines ran. */
+  kernel: KernelVersion;
   passed: number;
   failed: number;
+  /** Cases the profile cannot trace (not run). */
+  skipped: number;
   failures: FailureReport[];
   findings: Finding[];
   timings: CampaignTimings;
@@ -68,9 +83,11 @@ export function shardRange(total: number, shard?: [number, number]): [number, nu
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
 
 /** The printed reproducer of a failed case. */
-export function formatReproducer(r: CaseResult, opts: { minimisedFrom?: AbiCase } = {}): string {
+export function formatReproducer(r: CaseResult, opts: { minimisedFrom?: AbiCase; kernel?: KernelVersion; gen?: KernelVersion } = {}): string {
   const c = r.case;
-  const lines = [`FAIL seed ${c.seed} case ${c.index}   (rerun: bpfemu abi-fuzz --replay ${c.seed}:${c.index})`];
+  // The flags that give the same case on the same profile again.
+  const flags = `${opts.kernel && opts.kernel !== DEFAULT_KERNEL ? `--kernel ${opts.kernel} ` : ''}${opts.gen && opts.gen !== (opts.kernel ?? DEFAULT_KERNEL) ? `--gen ${opts.gen} ` : ''}`;
+  const lines = [`FAIL seed ${c.seed} case ${c.index}${opts.kernel && opts.kernel !== DEFAULT_KERNEL ? ` (kernel ${opts.kernel})` : ''}   (rerun: bpfemu abi-fuzz ${flags}--replay ${c.seed}:${c.index})`];
   if (opts.minimisedFrom) lines.push(`  minimised from: ${prototype(opts.minimisedFrom)}`);
   lines.push(`  prototype: ${prototype(c)}`);
   lines.push(`  caller:    ${caller(c)}(${c.params.map(hex).join(', ')})`);
@@ -105,6 +122,10 @@ function report(r: CaseResult, text: string): FailureReport {
 }
 
 const failedResult = (r: CaseResult): boolean => r.failures.length > 0 || r.error !== undefined;
+
+/** The profile whose features equal `f` (for the reproducer's --gen), if one does. */
+const genProfile = (f: GenFeatures): KernelVersion | undefined =>
+  (Object.values(KERNEL_PROFILES).find((p) => p.trampoline.structArgs === f.structArgs && p.trampoline.maxArgs === f.maxArgs))?.version;
 
 /**
  * Shrinks a failing case: the smallest failing mode, then fewer arguments (only the failing
@@ -147,7 +168,7 @@ const BATCHES_PER_BOOT = 10;
 
 /** A booted machine with the harness (and the trampoline variant) on it. */
 async function harnessOn(opts: CampaignOptions): Promise<{ h: AbiHarness; close(): void }> {
-  const sys = await boot();
+  const sys = await boot({ kernel: opts.kernel ?? DEFAULT_KERNEL });
   const restore = opts.variant ? installTrampolineVariant(sys, opts.variant) : undefined;
   const h = new AbiHarness(sys, { modes: opts.modes ?? MODES });
   return { h, close: () => { h.close(); restore?.(); sys.close(); } };
@@ -156,8 +177,11 @@ async function harnessOn(opts: CampaignOptions): Promise<{ h: AbiHarness; close(
 /** Runs cases [start, end) in this process. */
 export async function runRange(opts: CampaignOptions, start: number, end: number): Promise<CampaignReport> {
   const t0 = performance.now();
+  const kernel = opts.kernel ?? DEFAULT_KERNEL;
+  const gen = opts.gen ?? featuresOf(KERNEL_PROFILES[kernel].trampoline);
+  const repro = { kernel, ...(genProfile(gen) ? { gen: genProfile(gen)! } : {}) };
   const rep: CampaignReport = {
-    seed: opts.seed, range: [start, end], passed: 0, failed: 0, failures: [], findings: [],
+    seed: opts.seed, range: [start, end], kernel, passed: 0, failed: 0, skipped: 0, failures: [], findings: [],
     timings: { gccMs: 0, paholeMs: 0, loadMs: 0, runMs: 0, wallMs: 0 },
   };
   const findings = new Map<FindingKind, Finding>();
@@ -178,7 +202,7 @@ export async function runRange(opts: CampaignOptions, start: number, end: number
         m = await harnessOn(opts);
       }
       const h = m.h;
-      const cases = Array.from({ length: Math.min(batch, end - i) }, (_, k) => genCase(opts.seed, i + k));
+      const cases = Array.from({ length: Math.min(batch, end - i) }, (_, k) => drawCase(opts.seed, i + k, gen));
       let results: CaseResult[];
       try {
         const r = h.runBatch(cases);
@@ -189,15 +213,16 @@ export async function runRange(opts: CampaignOptions, start: number, end: number
         results = cases.map((c) => ({ case: c, failures: [], error: `batch ${i}..${i + cases.length - 1}: ${msg}` }));
       }
       for (const r of results) {
+        if (r.skipped) { rep.skipped++; continue; }
         if (!failedResult(r)) { rep.passed++; continue; }
         rep.failed++;
         if (minimised < (opts.minimise ?? 0) && !r.error) {
           minimised++;
           const m = minimise(h, r);
-          rep.failures.push(report(r, formatReproducer(m, m.case.args.length < r.case.args.length ? { minimisedFrom: r.case } : {})));
-        } else rep.failures.push(report(r, formatReproducer(r)));
+          rep.failures.push(report(r, formatReproducer(m, { ...repro, ...(m.case.args.length < r.case.args.length ? { minimisedFrom: r.case } : {}) })));
+        } else rep.failures.push(report(r, formatReproducer(r, repro)));
       }
-      opts.onProgress?.({ done: rep.passed + rep.failed, total: end - start, failed: rep.failed });
+      opts.onProgress?.({ done: rep.passed + rep.failed + rep.skipped, total: end - start, failed: rep.failed });
     }
   } finally {
     keepFindings(m.h);
@@ -209,7 +234,7 @@ export async function runRange(opts: CampaignOptions, start: number, end: number
 }
 
 /** Merges reports of parts of one range. */
-function merge(seed: number, range: [number, number], parts: CampaignReport[], wallMs: number): CampaignReport {
+function merge(seed: number, range: [number, number], kernel: KernelVersion, parts: CampaignReport[], wallMs: number): CampaignReport {
   const findings = new Map<FindingKind, Finding>();
   for (const p of parts) for (const f of p.findings) {
     const g = findings.get(f.kind);
@@ -218,7 +243,8 @@ function merge(seed: number, range: [number, number], parts: CampaignReport[], w
   const timings: CampaignTimings = { gccMs: 0, paholeMs: 0, loadMs: 0, runMs: 0, wallMs };
   for (const p of parts) for (const k of ['gccMs', 'paholeMs', 'loadMs', 'runMs'] as const) timings[k] += p.timings[k];
   return {
-    seed, range, passed: parts.reduce((a, p) => a + p.passed, 0), failed: parts.reduce((a, p) => a + p.failed, 0),
+    seed, range, kernel, passed: parts.reduce((a, p) => a + p.passed, 0), failed: parts.reduce((a, p) => a + p.failed, 0),
+    skipped: parts.reduce((a, p) => a + p.skipped, 0),
     failures: parts.flatMap((p) => p.failures).sort((a, b) => a.index - b.index), findings: [...findings.values()], timings,
   };
 }
@@ -227,29 +253,59 @@ const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
 
 /** The campaign: its shard's range, over `jobs` worker processes (in this process for 1). */
 export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport> {
+  return (await runKernels(opts, [opts.kernel ?? DEFAULT_KERNEL]))[0]!;
+}
+
+/**
+ * The campaign's range under each of `kernels`, one report per profile. Over several workers
+ * each worker runs its part under every profile in turn, so a process is forked once (tsx's
+ * start-up costs more than booting), not once per profile.
+ */
+async function runKernels(opts: CampaignOptions, kernels: readonly KernelVersion[]): Promise<CampaignReport[]> {
   const [start, end] = opts.range ?? shardRange(opts.cases, opts.shard);
   const jobs = Math.max(1, Math.min(opts.jobs ?? 1, end - start));
-  if (jobs === 1) return runRange(opts, start, end);
+  if (jobs === 1) {
+    const out: CampaignReport[] = [];
+    for (const kernel of kernels) out.push(await runRange({ ...opts, kernel }, start, end));
+    return out;
+  }
   const t0 = performance.now();
+  const total = (end - start) * kernels.length;
   const done = new Array<Progress>(jobs).fill({ done: 0, total: 0, failed: 0 });
-  const progress = (): void => opts.onProgress?.({ done: done.reduce((a, p) => a + p.done, 0), total: end - start, failed: done.reduce((a, p) => a + p.failed, 0) });
+  const progress = (): void => opts.onProgress?.({ done: done.reduce((a, p) => a + p.done, 0), total, failed: done.reduce((a, p) => a + p.failed, 0) });
   const tsx = fileURLToPath(import.meta.resolve('tsx'));
   const parts = await Promise.all(Array.from({ length: jobs }, (_, j) => {
     const s = start + Math.floor((j * (end - start)) / jobs), e = start + Math.floor(((j + 1) * (end - start)) / jobs);
     const { onProgress: _p, ...wopts } = opts;
-    return new Promise<CampaignReport>((resolve, reject) => {
-      const child = fork(WORKER, [JSON.stringify({ opts: wopts, start: s, end: e })], {
+    return new Promise<CampaignReport[]>((resolve, reject) => {
+      const child = fork(WORKER, [JSON.stringify({ opts: wopts, start: s, end: e, kernels })], {
         execArgv: ['--import', tsx], stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       });
-      let result: CampaignReport | undefined;
-      child.on('message', (m: { t: 'progress'; p: Progress } | { t: 'done'; report: CampaignReport }) => {
-        if (m.t === 'progress') { done[j] = m.p; progress(); } else result = m.report;
+      let result: CampaignReport[] | undefined;
+      child.on('message', (m: { t: 'progress'; p: Progress } | { t: 'done'; reports: CampaignReport[] }) => {
+        if (m.t === 'progress') { done[j] = m.p; progress(); } else result = m.reports;
       });
       child.on('error', reject);
       child.on('exit', (code) => (result ? resolve(result) : reject(new Error(`abi-fuzz worker ${j + 1}/${jobs} (cases ${s}..${e - 1}) exited with ${code}`))));
     });
   }));
-  return merge(opts.seed, [start, end], parts, performance.now() - t0);
+  const wallMs = performance.now() - t0;
+  // Per profile: its parts from every worker; the wall time is the profile's share of the run's.
+  return kernels.map((kernel, k) => {
+    const mine = parts.map((p) => p[k]!);
+    const cpu = (r: CampaignReport): number => r.timings.wallMs;
+    const share = parts.reduce((a, p) => a + cpu(p[k]!), 0) / Math.max(1, parts.reduce((a, p) => a + p.reduce((b, r) => b + cpu(r), 0), 0));
+    return merge(opts.seed, [start, end], kernel, mine, wallMs * share);
+  });
+}
+
+/**
+ * One campaign per profile over the same cases: drawn with the widest features of the
+ * profiles (unless `gen` says otherwise), each profile skipping what it cannot trace.
+ */
+export async function runProfiles(opts: CampaignOptions, kernels: readonly KernelVersion[]): Promise<CampaignReport[]> {
+  const gen = opts.gen ?? widest(kernels.map((k) => KERNEL_PROFILES[k].trampoline));
+  return runKernels({ ...opts, gen }, kernels);
 }
 
 export { TRAMPOLINE_VARIANTS };

@@ -6,17 +6,27 @@
  * the C conversion must drop), and the C source of a callee that mixes its arguments into its
  * return value and a caller that makes the call. The expected values are computed here, by the
  * C conversion rules, independently of gcc.
+ *
+ * Later kernel profiles trace more shapes (gen_ext.ts draws them): structs of at most 16 bytes
+ * by value (6.1) and up to 12 arguments (6.6). Everything here counts in ctx slots, the u64
+ * words the trampoline gives a program: an int or pointer takes one, a struct one per eightbyte
+ * (the registers SysV passes it in), in prototype order.
  */
 
 /** The C types the generator draws from. */
 export interface CType {
   /** As written in C (kernel.h typedefs included). */
   readonly c: string;
-  /** sizeof. */
-  readonly size: 1 | 2 | 4 | 8;
+  /** sizeof (1, 2, 4, 8; a struct up to 16). */
+  readonly size: number;
   readonly signed: boolean;
-  readonly kind: 'int' | 'bool' | 'enum' | 'ptr';
+  readonly kind: 'int' | 'bool' | 'enum' | 'ptr' | 'struct';
+  /** A struct's members the generator sets, laid out without holes from offset 0 (gen_ext.ts). */
+  readonly fields?: readonly CField[];
 }
+
+/** A struct member: its name, scalar type and byte offset. */
+export interface CField { readonly name: string; readonly type: CType; readonly offset: number }
 
 const t = (c: string, size: 1 | 2 | 4 | 8, signed: boolean, kind: CType['kind'] = 'int'): CType => ({ c, size, signed, kind });
 
@@ -44,6 +54,10 @@ struct abi_s { u64 a; u32 b; };
 
 /** What one argument's value is made of. */
 export interface ArgValue {
+  /** A struct: each member's value (source param: `(T)(pK >> 8*(offset % 8))`), and `slots` made of them. */
+  readonly fields?: readonly ArgValue[];
+  /** A struct's ctx slots: its defined bytes, little-endian, per eightbyte (tail padding 0). */
+  readonly slots?: readonly bigint[];
   /** `param`: the caller passes (T)pK of its u64 parameter K (raw = the full register); `const`: a C literal. */
   readonly source: 'param' | 'const';
   /** The caller's parameter index (source param). */
@@ -71,6 +85,26 @@ export interface AbiCase {
 export const callee = (c: AbiCase): string => `abi_callee_${c.index}`;
 export const caller = (c: AbiCase): string => `abi_caller_${c.index}`;
 export const MAX_ARGS = 6;
+/** The most ctx slots any profile traces (6.6's MAX_BPF_FUNC_ARGS, struct eightbytes counted). */
+export const MAX_SLOTS = 12;
+
+/** How many u64 ctx slots an argument of `ty` takes (btf_ctx_access 6.1+: one per register). */
+export const slotsOf = (ty: CType): number => (ty.kind === 'struct' ? Math.ceil(ty.size / 8) : 1);
+/** An argument's ctx slot words: a scalar's converted value, or a struct's eightbytes. */
+export const slotWords = (v: ArgValue): readonly bigint[] => v.slots ?? [v.value];
+/** The bytes of slot `k` of an argument of `ty` that hold data (the rest is padding or garbage). */
+export const definedBytes = (ty: CType, k: number): number => {
+  if (ty.kind !== 'struct') return 8;
+  const end = Math.max(...ty.fields!.map((f) => f.offset + f.type.size));
+  return Math.max(0, Math.min(8, end - 8 * k));
+};
+/** The first ctx slot of each argument, and the total (where fexit's return value is). */
+export function slotLayout(args: readonly CType[]): { first: number[]; total: number } {
+  const first: number[] = [];
+  let n = 0;
+  for (const ty of args) { first.push(n); n += slotsOf(ty); }
+  return { first, total: n };
+}
 
 /** xoshiro128**: small, fast, and the same everywhere; seeded per case by splitmix32. */
 export class Rng {
@@ -160,9 +194,9 @@ export function mix(index: number, values: readonly bigint[]): bigint {
 }
 
 /** `(u64)(RET)` of the callee's mix: what the caller receives (the C: `return (RET)h`, `(h >> 7) & 1` for _Bool). */
-function returned(index: number, ret: CType, values: readonly ArgValue[]): bigint {
+export function returned(index: number, ret: CType, values: readonly ArgValue[]): bigint {
   if (ret === VOID) return 0n;
-  const m = mix(index, values.map((v) => v.value));
+  const m = mix(index, values.flatMap(slotWords));
   return convert(ret, ret.kind === 'bool' ? (m >> 7n) & 1n : m);
 }
 
@@ -189,7 +223,7 @@ export function genCase(seed: number, index: number): AbiCase {
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
 
 /** A C expression of type `ty` with the converted value `v`. */
-function literal(ty: CType, v: bigint): string {
+export function literal(ty: CType, v: bigint): string {
   if (ty.kind === 'ptr') return `(${ty.c})${hex(v)}UL`;
   if (ty.kind === 'bool') return `(${ty.c})${v}`;
   return `(${ty.c})${hex(v)}ULL`;
@@ -197,24 +231,54 @@ function literal(ty: CType, v: bigint): string {
 
 /** `(u64)x` for an expression of type `ty` (pointers through unsigned long). */
 const toU64 = (ty: CType, x: string): string => (ty.kind === 'ptr' ? `(u64)(unsigned long)${x}` : `(u64)${x}`);
+/** The unsigned type of a member's width, so `<<` puts its bytes in place without sign bits. */
+const UNSIGNED: Record<number, string> = { 1: 'u8', 2: 'u16', 4: 'u32', 8: 'u64' };
+
+/** C expressions for the ctx slot words of argument `a` (a struct: its members' bytes per eightbyte). */
+function slotExprs(ty: CType, a: string): string[] {
+  if (ty.kind !== 'struct') return [toU64(ty, a)];
+  return Array.from({ length: slotsOf(ty) }, (_, k) => ty.fields!.filter((f) => Math.floor(f.offset / 8) === k)
+    .map((f) => `((u64)(${UNSIGNED[f.type.size]})${f.type.kind === 'ptr' ? `(unsigned long)${a}.${f.name}` : `${a}.${f.name}`} << ${8 * (f.offset % 8)})`).join(' | '));
+}
+
+/** The caller's expression for argument `i`: a conversion of a parameter, a literal, or a struct of them. */
+function argExpr(ty: CType, v: ArgValue): string {
+  if (ty.kind === 'struct') {
+    return `(${ty.c}){ ${ty.fields!.map((f, k) => {
+      const fv = v.fields![k]!;
+      return `.${f.name} = ${fv.source === 'param' ? `(${f.type.c})(p${fv.param} >> ${8 * (f.offset % 8)})` : literal(f.type, fv.value)}`;
+    }).join(', ')} }`;
+  }
+  return v.source === 'param' ? `(${ty.c})p${v.param}` : literal(ty, v.value);
+}
+
+/** The struct declarations a batch's cases use (gen_ext.ts's types), each once. */
+function structDecls(cases: readonly AbiCase[]): string[] {
+  const seen = new Map<string, CType>();
+  for (const c of cases) for (const ty of c.args) if (ty.kind === 'struct') seen.set(ty.c, ty);
+  return [...seen.values()].map((ty) => `${ty.c} { ${ty.fields!.map((f) => `${f.type.c} ${f.name};`).join(' ')}${ty.c.startsWith('union') ? ' u32 lo;' : ''} };`);
+}
 
 /** The C of a batch: the prelude, per-case state arrays, and each case's callee and caller. */
 export function emitC(cases: readonly AbiCase[]): string {
   const n = Math.max(...cases.map((c) => c.index)) + 1;
-  const out = [PRELUDE];
-  out.push(`u64 abi_seen[${n}][${MAX_ARGS}];`, `u64 abi_sp[${n}];`, `u64 abi_keep[${n}];`, '');
+  const out = [PRELUDE, ...structDecls(cases)];
+  out.push(`u64 abi_seen[${n}][${MAX_SLOTS}];`, `u64 abi_sp[${n}];`, `u64 abi_keep[${n}];`, '');
   for (const c of cases) {
     const params = c.args.map((ty, i) => `${ty.c} a${i}`).join(', ') || 'void';
     out.push(`noinline ${c.ret.c} ${callee(c)}(${params})`, '{');
     out.push(`\tu64 h = 0xcbf29ce484222325ULL ^ ${c.index}ULL, sp;`);
+    const { first } = slotLayout(c.args);
     c.args.forEach((ty, i) => {
-      out.push(`\tabi_seen[${c.index}][${i}] = ${toU64(ty, `a${i}`)};`);
-      out.push(`\th = (h ^ ${toU64(ty, `a${i}`)}) * 0x100000001b3ULL;`);
+      slotExprs(ty, `a${i}`).forEach((w, k) => {
+        out.push(`\tabi_seen[${c.index}][${first[i]! + k}] = ${w};`);
+        out.push(`\th = (h ^ abi_seen[${c.index}][${first[i]! + k}]) * 0x100000001b3ULL;`);
+      });
     });
     out.push('\t__asm__ volatile("mov %%rsp, %0" : "=r"(sp));', `\tabi_sp[${c.index}] = sp;`, '\th ^= h >> 29;');
     if (c.ret !== VOID) out.push(c.ret.kind === 'bool' ? '\treturn (h >> 7) & 1;' : c.ret.kind === 'ptr' ? `\treturn (${c.ret.c})(unsigned long)h;` : `\treturn (${c.ret.c})h;`);
     out.push('}', '');
-    const call = `${callee(c)}(${c.values.map((v, i) => (v.source === 'param' ? `(${c.args[i]!.c})p${v.param}` : literal(c.args[i]!, v.value))).join(', ')})`;
+    const call = `${callee(c)}(${c.values.map((v, i) => argExpr(c.args[i]!, v)).join(', ')})`;
     out.push(`notrace u64 ${caller(c)}(u64 p0, u64 p1, u64 p2, u64 p3, u64 p4, u64 p5)`, '{');
     if (c.ret === VOID) out.push(`\t${call};`);
     else out.push(`\t${c.ret.c} r = ${call};`);

@@ -14,6 +14,10 @@
  * upper bytes of a narrow argument's u64 slot, the upper bits of a narrow return in rax, the
  * arguments btf_ctx_access refuses, the stack alignment the body runs with) is counted as a
  * finding, never as a failure (docs/ABI.md).
+ *
+ * Under a kernel profile (boot({ kernel })), a case whose shape the profile cannot trace (a
+ * struct by value before 6.1, more than 6 — from 6.6, 12 — argument slots) is skipped, not run:
+ * gen_ext.ts's skipReason, from the profile's table row. Everything is compared per ctx slot.
  */
 import type { System } from '../../index.ts';
 import { encode, type Insn } from '../../bpf/isa/insn.ts';
@@ -25,7 +29,8 @@ import { BPF_PROG_TYPE_TRACING, BPF_TRACE_FENTRY, BPF_TRACE_FEXIT } from '../../
 import { BPF_MAX_TRAMP_PROGS } from '../../bpf/trampoline.ts';
 import type { KernelModule } from '../../kernel/module.ts';
 import { buildModule } from './build.ts';
-import { callee, caller, emitC, prototype, VOID, MAX_ARGS, type AbiCase, type CType } from './gen.ts';
+import { callee, caller, emitC, prototype, VOID, MAX_SLOTS, definedBytes, slotLayout, slotsOf, slotWords, type AbiCase, type CType } from './gen.ts';
+import { skipReason } from './gen_ext.ts';
 import { recordingProgram, directReadProbe, RECORD_SIZE, REC_CAST, REC_HITS, REC_RAW, type SlotSpec } from './progs.ts';
 
 export type Mode = 'fentry' | 'fexit' | 'both' | 'forty';
@@ -54,6 +59,8 @@ export type FindingKind = 'narrow-arg-slot-upper-bytes' | 'narrow-ret-upper-bits
 export interface CaseResult {
   case: AbiCase;
   failures: SlotDiff[];
+  /** Not run: the machine's kernel profile cannot trace this shape (why). */
+  skipped?: string;
   /** An error that stopped the case (load refused, guest fault …). */
   error?: string;
   /** With `details`: every finding of this case, and what each program recorded. */
@@ -81,6 +88,17 @@ const CALLEE_SAVED = Object.keys(SENTINELS) as CalleeSaved[];
 const POISON = 0x5a;
 const POISON_LEN = 2048;
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
+
+/** An argument's ctx slot, and which argument it belongs to. */
+interface ArgSlot extends SlotSpec { readonly arg: number }
+
+/** `arg3`, or a struct's slots `arg3` and `arg3.1`, by ctx slot (reproducers name these). */
+function slotName(c: AbiCase, k: number): string {
+  const { first } = slotLayout(c.args);
+  let i = first.length - 1;
+  while (first[i]! > k) i--;
+  return k === first[i] ? `arg${i}` : `arg${i}.${k - first[i]!}`;
+}
 
 interface CallOutcome { rax: bigint; regs: Record<CalleeSaved, bigint>; rsp: bigint; spAtEntry: bigint }
 
@@ -122,7 +140,13 @@ export class AbiHarness {
   }
 
   /** Compiles the batch into one module, runs every case, unloads. */
-  runBatch(cases: readonly AbiCase[], modes: readonly Mode[] = this.opts.modes): { results: CaseResult[]; timings: BatchTimings } {
+  runBatch(all: readonly AbiCase[], modes: readonly Mode[] = this.opts.modes): { results: CaseResult[]; timings: BatchTimings } {
+    const profile = this.sys.kernel.profile.trampoline;
+    const skipped = new Map<AbiCase, string>();
+    for (const c of all) { const why = skipReason(profile, c); if (why) skipped.set(c, why); }
+    const cases = all.filter((c) => !skipped.has(c));
+    const inOrder = (ran: CaseResult[]): CaseResult[] => all.map((c) => (skipped.has(c) ? { case: c, failures: [], skipped: skipped.get(c)! } : ran.find((r) => r.case === c)!));
+    if (!cases.length) return { results: inOrder([]), timings: { gccMs: 0, paholeMs: 0, loadMs: 0, runMs: 0 } };
     const built = buildModule(emitC(cases), { name: `abi_fuzz_${cases[0]!.seed}_${cases[0]!.index}` });
     const t0 = performance.now();
     const name = `abi_fuzz_${this.batchNo++}`;
@@ -138,7 +162,7 @@ export class AbiHarness {
       const err = this.mods.modules.rmmod(name);
       if (err) throw new Error(`abi-fuzz: rmmod ${name} failed: ${err} (a program still holds it?)`);
     }
-    return { results, timings: { gccMs: built.gccMs, paholeMs: built.paholeMs, loadMs, runMs: performance.now() - t1 } };
+    return { results: inOrder(results), timings: { gccMs: built.gccMs, paholeMs: built.paholeMs, loadMs, runMs: performance.now() - t1 } };
   }
 
   private symAddr(mod: KernelModule, name: string): bigint {
@@ -170,7 +194,7 @@ export class AbiHarness {
       const func = btf.findByNameKind(callee(c), BTF_KIND.FUNC);
       if (!func) throw new Error(`no BTF FUNC ${callee(c)} in the module's BTF`);
       const callerAddr = this.symAddr(mod, caller(c));
-      const seenAddr = this.symAddr(mod, 'abi_seen') + BigInt(c.index * MAX_ARGS * 8);
+      const seenAddr = this.symAddr(mod, 'abi_seen') + BigInt(c.index * MAX_SLOTS * 8);
       const spAddr = this.symAddr(mod, 'abi_sp') + BigInt(c.index * 8);
       const keepAddr = this.symAddr(mod, 'abi_keep') + BigInt(c.index * 8);
       const slots = this.slotSpecs(c, btf, func.id, res);
@@ -178,10 +202,11 @@ export class AbiHarness {
       // The baseline: nothing attached. It must match the generator's C model.
       const base = this.call(callerAddr, c.params);
       const baseSp = mem.readU64(spAddr);
-      const baseSeen = c.args.map((_, i) => mem.readU64(seenAddr + BigInt(8 * i)));
+      const words = c.values.flatMap(slotWords);
+      const baseSeen = words.map((_, k) => mem.readU64(seenAddr + BigInt(8 * k)));
       this.checkCall('baseline', c, base, c.expectedRet, keepAddr, res);
-      c.values.forEach((v, i) => {
-        if (baseSeen[i] !== v.value) res.failures.push({ mode: 'baseline', slot: `callee arg${i}`, expected: v.value, got: baseSeen[i]!, note: 'the module as gcc compiled it disagrees with the generator (a harness bug)' });
+      words.forEach((w, k) => {
+        if (baseSeen[k] !== w) res.failures.push({ mode: 'baseline', slot: `callee ${slotName(c, k)}`, expected: w, got: baseSeen[k]!, note: 'the module as gcc compiled it disagrees with the generator (a harness bug)' });
       });
       if (res.failures.length) return res;
 
@@ -196,10 +221,11 @@ export class AbiHarness {
       const progFd = (kind: 'fentry' | 'fexit', i: number): number => (progs[kind][i] ??= load(kind, i));
 
       for (const mode of modes) {
-        const n = mode === 'forty' ? HALF : 1;
+        // 'forty': as many as the profile's trampoline takes (BPF_MAX_TRAMP_PROGS 40; 38 from 5.12).
+        const n = mode === 'forty' ? Math.floor(this.sys.kernel.profile.trampoline.maxProgs / 2) : 1;
         const kinds: ('fentry' | 'fexit')[] = mode === 'fentry' ? ['fentry'] : mode === 'fexit' ? ['fexit'] : ['fentry', 'fexit'];
         mem.write(this.mapValue, new Uint8Array(RECORD_SIZE * BPF_MAX_TRAMP_PROGS));
-        mem.write(seenAddr, new Uint8Array(MAX_ARGS * 8));
+        mem.write(seenAddr, new Uint8Array(MAX_SLOTS * 8));
         mem.writeU64(keepAddr, 0n);
         const links: number[] = [];
         const attached: { kind: 'fentry' | 'fexit'; i: number }[] = [];
@@ -221,9 +247,9 @@ export class AbiHarness {
             continue;
           }
           this.checkCall(mode, c, out, base.rax, keepAddr, res);
-          c.args.forEach((_, i) => {
-            const got = mem.readU64(seenAddr + BigInt(8 * i));
-            if (got !== baseSeen[i]) res.failures.push({ mode, slot: `callee arg${i}`, expected: baseSeen[i]!, got });
+          baseSeen.forEach((w, k) => {
+            const got = mem.readU64(seenAddr + BigInt(8 * k));
+            if (got !== w) res.failures.push({ mode, slot: `callee ${slotName(c, k)}`, expected: w, got });
           });
           const sp = mem.readU64(spAddr);
           if ((sp - baseSp) % 16n !== 0n) this.note('body-rsp-alignment', () => `${prototype(c)}: with ${mode} the body ran with rsp ${sp - baseSp} bytes from the untraced call's, off the SysV 16-byte alignment (${c.args.length} args)`, { res, mode });
@@ -257,47 +283,56 @@ export class AbiHarness {
   }
 
   /** One program's record against the values. */
-  private checkRecord(c: AbiCase, mode: Mode, kind: 'fentry' | 'fexit', i: number, rax: bigint, slots: { args: SlotSpec[]; ret: SlotSpec[] }, res: CaseResult): void {
+  private checkRecord(c: AbiCase, mode: Mode, kind: 'fentry' | 'fexit', i: number, rax: bigint, slots: { args: ArgSlot[]; ret: SlotSpec[] }, res: CaseResult): void {
     const mem = this.sys.kernel.machine.mem;
     const rec = this.mapValue + BigInt(((kind === 'fentry' ? 0 : HALF) + i) * RECORD_SIZE);
     const prog = `${kind}#${i}`;
     const hits = mem.readU64(rec + BigInt(REC_HITS));
     if (hits !== 1n) { res.failures.push({ mode, slot: 'hits', prog, expected: 1n, got: hits, note: 'the program did not run exactly once' }); return; }
+    const { total } = slotLayout(c.args);
+    const at = (base: number, k: number): bigint => mem.readU64(rec + BigInt(base + 8 * k));
+    const fexit = kind === 'fexit' && slots.ret.length > 0;
     if (this.opts.details) {
-      const at = (base: number, j: number): bigint => mem.readU64(rec + BigInt(base + 8 * j));
-      const n = c.args.length, fexit = kind === 'fexit' && slots.ret.length > 0;
       (res.records ??= []).push({
-        mode, prog, raw: c.args.map((_, j) => at(REC_RAW, j)), cast: c.args.map((_, j) => at(REC_CAST, j)),
-        ...(fexit ? { rawRet: at(REC_RAW, n), castRet: at(REC_CAST, n) } : {}),
+        mode, prog, raw: Array.from({ length: total }, (_, k) => at(REC_RAW, k)), cast: Array.from({ length: total }, (_, k) => at(REC_CAST, k)),
+        ...(fexit ? { rawRet: at(REC_RAW, total), castRet: at(REC_CAST, total) } : {}),
       });
     }
-    c.values.forEach((v, j) => {
-      const got = mem.readU64(rec + BigInt(REC_CAST + 8 * j));
-      if (got !== v.value) res.failures.push({ mode, slot: `arg${j}`, prog, expected: v.value, got });
-      const ty = c.args[j]!;
-      const raw = mem.readU64(rec + BigInt(REC_RAW + 8 * j));
-      if (ty.size < 8 && raw !== got && got === v.value) {
-        this.note('narrow-arg-slot-upper-bytes', () => `${ty.c} a${j} = ${hex(v.value)}: the program's raw u64 read of ctx[${j}] gave ${hex(raw)} (${prog}, ${mode})`, { res, mode });
+    // Per slot: the cast (a struct's defined bytes) must be the value; a raw word that differs
+    // only above the type is the kernel's (uninitialised slot bytes, padding, the caller's garbage).
+    for (const s of slots.args) {
+      const ty = s.type, v = c.values[s.arg]!, want = slotWords(v)[s.index - slotLayout(c.args).first[s.arg]!]!;
+      const got = at(REC_CAST, s.index), raw = at(REC_RAW, s.index);
+      if (got !== want) res.failures.push({ mode, slot: slotName(c, s.index), prog, expected: want, got });
+      else if ((s.defined ?? ty.size) < 8 && raw !== got) {
+        this.note('narrow-arg-slot-upper-bytes', () => `${ty.c} a${s.arg} = ${hex(want)}: the program's raw u64 read of ctx[${s.index}] gave ${hex(raw)} (${prog}, ${mode})`, { res, mode });
       }
-    });
-    if (kind === 'fexit' && slots.ret.length) {
-      const n = c.args.length;
-      const got = mem.readU64(rec + BigInt(REC_CAST + 8 * n));
+    }
+    if (fexit) {
+      const got = at(REC_CAST, total);
       if (got !== rax) res.failures.push({ mode, slot: 'ret', prog, expected: rax, got, note: 'fexit return value differs from what the caller received' });
-      const raw = mem.readU64(rec + BigInt(REC_RAW + 8 * n));
-      if (raw !== got && got === rax) this.note('narrow-ret-upper-bits', () => `${c.ret.c} return ${hex(rax)}: the raw u64 ctx[${n}] (rax as the callee left it) was ${hex(raw)} (${prog}, ${mode})`, { res, mode });
+      const raw = at(REC_RAW, total);
+      if (raw !== got && got === rax) this.note('narrow-ret-upper-bits', () => `${c.ret.c} return ${hex(rax)}: the raw u64 ctx[${total}] (rax as the callee left it) was ${hex(raw)} (${prog}, ${mode})`, { res, mode });
     }
   }
 
   /** Which slots a program may load directly (btf_ctx_access) and which need bpf_probe_read. */
-  private slotSpecs(c: AbiCase, btf: Btf, funcId: number, res: CaseResult): { args: SlotSpec[]; ret: SlotSpec[] } {
+  private slotSpecs(c: AbiCase, btf: Btf, funcId: number, res: CaseResult): { args: ArgSlot[]; ret: SlotSpec[] } {
+    // With a struct argument the slots no longer map one-to-one to arguments, which the
+    // probe (one slot, the argument of that index) cannot express: read every slot with
+    // bpf_probe_read then, whatever the verifier would allow.
+    const structs = c.args.some((t) => t.kind === 'struct');
     const direct = (i: number, ty: CType): boolean => {
+      if (structs) return false;
       const ok = checkTracingCtx(directReadProbe(i), btf, funcId, BPF_TRACE_FEXIT) === undefined;
       if (!ok) this.note('ctx-access-refused', () => `${prototype(c)}: a direct load of ctx[${i}] (${ty.c}) is refused by btf_ctx_access; read with bpf_probe_read`, { res, mode: 'load' });
       return ok;
     };
-    const args = c.args.map((ty, i) => ({ index: i, type: ty, direct: direct(i, ty) }));
-    const ret = c.ret === VOID ? [] : [{ index: c.args.length, type: c.ret, direct: direct(c.args.length, c.ret) }];
+    const { first, total } = slotLayout(c.args);
+    const args = c.args.flatMap((ty, i) => Array.from({ length: slotsOf(ty) }, (_, k): ArgSlot => ({
+      index: first[i]! + k, arg: i, type: ty, direct: direct(first[i]! + k, ty), ...(ty.kind === 'struct' ? { defined: definedBytes(ty, k) } : {}),
+    })));
+    const ret = c.ret === VOID ? [] : [{ index: total, type: c.ret, direct: direct(total, c.ret) }];
     return { args, ret };
   }
 

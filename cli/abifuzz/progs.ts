@@ -22,22 +22,25 @@ import { alu32Reg, alu64Imm, callHelper, exit, ldImm64, ldxMem, mov64Imm, mov64R
 import type { Insn } from '../../bpf/isa/insn.ts';
 import type { CType } from './gen.ts';
 
-/** One record: hits, 7 cast slots (6 args + ret), 7 raw slots; 128 bytes apart. */
-export const RECORD_SIZE = 128;
-export const REC_HITS = 0, REC_CAST = 8, REC_RAW = 64;
+/** One record: hits, 13 cast slots (12 argument slots + ret), 13 raw slots; 256 bytes apart. */
+export const RECORD_SIZE = 256;
+export const REC_HITS = 0, REC_CAST = 8, REC_RAW = 128;
 /** BPF_FUNC_probe_read (v5.5: kernel memory on x86-64). */
 const BPF_FUNC_probe_read = 4;
 
 export interface SlotSpec {
-  /** ctx index: argument i, or nr_args for the return value. */
+  /** ctx index: the argument's slot (a struct has one per eightbyte), or the slot count for the return value. */
   readonly index: number;
   readonly type: CType;
+  /** A struct's slot: the bytes that hold members (the cast keeps only those, zero-extended). */
+  readonly defined?: number;
   /** btf_ctx_access lets the program load the slot directly. */
   readonly direct: boolean;
 }
 
-/** The cast of r1 to `ty`, as `(T)slot` in C would read it from the slot's u64. */
-function cast(ty: CType): Insn[] {
+/** The cast of r1 to `ty`, as `(T)slot` in C would read it from the slot's u64 (a struct's: its defined bytes). */
+function cast(ty: CType, defined = 8): Insn[] {
+  if (ty.kind === 'struct') return defined >= 8 ? [] : [alu64Imm(BPF_LSH, 1, 64 - 8 * defined), alu64Imm(BPF_RSH, 1, 64 - 8 * defined)];
   if (ty.kind === 'bool') return [alu64Imm(BPF_AND, 1, 0xff)];
   if (ty.size === 8) return [];
   if (ty.size === 4 && !ty.signed) return [alu32Reg(BPF_MOV, 1, 1)]; // w1 = w1: zero-extends
@@ -64,7 +67,7 @@ export function recordingProgram(mapFd: number, rec: number, slots: readonly Slo
         ldxMem(BPF_DW, 1, 10, -8), //                            r1 = *(u64 *)(fp - 8)
       );
     }
-    out.push(stxMem(BPF_DW, 7, 1, REC_RAW + 8 * s.index), ...cast(s.type), stxMem(BPF_DW, 7, 1, REC_CAST + 8 * s.index));
+    out.push(stxMem(BPF_DW, 7, 1, REC_RAW + 8 * s.index), ...cast(s.type, s.defined), stxMem(BPF_DW, 7, 1, REC_CAST + 8 * s.index));
   }
   out.push(mov64Imm(0, 0), exit());
   return out;

@@ -54,7 +54,7 @@ export function asProcess<T>(sys: System, id: ProcessIdentity, fn: () => T): T {
   const t = sys.kernel.current, audit = sys.kernel.audit;
   const saved = { comm: t.comm, cred: { ...t.cred }, loginuid: t.loginuid, sessionid: t.sessionid, info: audit.taskInfo(t) };
   setTaskComm(t, id.comm);
-  const cred: Cred = { uid: id.uid, euid: id.uid, suid: id.uid, fsuid: id.uid, gid: id.gid, egid: id.gid, sgid: id.gid, fsgid: id.gid };
+  const cred: Partial<Cred> = { uid: id.uid, euid: id.uid, suid: id.uid, fsuid: id.uid, gid: id.gid, egid: id.gid, sgid: id.gid, fsgid: id.gid };
   Object.assign(t.cred, cred);
   t.loginuid = id.auid;
   t.sessionid = id.ses;

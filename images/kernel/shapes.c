@@ -107,3 +107,29 @@ noinline long bpfemu_varargs(int n, ...)
 {
 	return n;
 }
+
+/* Profile limits (kernel/profile.ts): a struct by value past 16 bytes, which even 6.1's
+ * function model refuses, and 12 and 13 u64 arguments — 12 is "Too many" while the check was
+ * `nargs >= MAX_BPF_FUNC_ARGS`, 13 always. */
+struct bpfemu_triple {
+	long a;
+	long b;
+	long c;
+};
+
+noinline long bpfemu_struct_too_big(struct bpfemu_triple t)
+{
+	return t.a + t.b + t.c;
+}
+
+noinline u64 bpfemu_sum12(u64 a, u64 b, u64 c, u64 d, u64 e, u64 f, u64 g,
+			  u64 h, u64 i, u64 j, u64 k, u64 l)
+{
+	return a + b + c + d + e + f + g + h + i + j + k + l;
+}
+
+noinline u64 bpfemu_sum13(u64 a, u64 b, u64 c, u64 d, u64 e, u64 f, u64 g,
+			  u64 h, u64 i, u64 j, u64 k, u64 l, u64 m)
+{
+	return a + b + c + d + e + f + g + h + i + j + k + l + m;
+}

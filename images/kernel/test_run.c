@@ -66,6 +66,9 @@ noinline int bpf_modify_return_test(int a, int *b)
 	return a + *b;
 }
 
+/* fmod_ret may attach to it (net/bpf/test_run.c's ALLOW_ERROR_INJECTION). */
+ALLOW_ERROR_INJECTION(bpf_modify_return_test, ERRNO);
+
 /* 6.x variant with a 7th argument, passed on the stack. */
 noinline int bpf_modify_return_test2(int a, int *b, short c, int d, void *e,
 				     char f, int g)
@@ -73,6 +76,7 @@ noinline int bpf_modify_return_test2(int a, int *b, short c, int d, void *e,
 	*b += 1;
 	return a + *b + c + d + (long)e + f + g;
 }
+ALLOW_ERROR_INJECTION(bpf_modify_return_test2, ERRNO);
 
 /*
  * v5.5 bpf_test_init(): every skb/xdp BPF_PROG_TEST_RUN calls test1..6 and
@@ -107,25 +111,26 @@ notrace int bpfemu_test_run_tracing(void)
 }
 
 /*
- * BPF_MODIFY_RETURN test run: retval = (side_effect << 16) | ret, where
- * side_effect says the body ran (b moved off 2); ret is OR-ed in whole, as
- * the kernel does. With nothing attached: ret 4, b 3, so 0x10004.
+ * BPF_MODIFY_RETURN test run (bpf_prog_test_run_tracing): retval =
+ * ((u32)side_effect << 16) | ret with both u16, side_effect counting the bodies that ran
+ * (b moved off 2). 5.7 calls bpf_modify_return_test(1, &b) only; 6.x adds
+ * bpf_modify_return_test2(1, &b, 3, 4, 5, 6, 7) to ret (with_test2 != 0).
+ * Nothing attached: 4 and side effect 1 (0x10004); both: 4 + 29, side 2.
  */
-notrace u32 bpfemu_test_run_modify_return(void)
+notrace u32 bpfemu_test_run_modify_return(int with_test2)
 {
+	/* u16 in the kernel: a negative ret leaves the side-effect half alone. */
+	u16 side_effect = 0, ret;
 	int b = 2;
-	int ret = bpf_modify_return_test(1, &b);
-	u32 side_effect = b != 2;
 
-	return (side_effect << 16) | (u32)ret;
-}
-
-/* Same for bpf_modify_return_test2(1, &b, 3, 4, 5, 6, 7): 29 unmodified. */
-notrace u32 bpfemu_test_run_modify_return2(void)
-{
-	int b = 2;
-	int ret = bpf_modify_return_test2(1, &b, 3, 4, (void *)5, 6, 7);
-	u32 side_effect = b != 2;
-
-	return (side_effect << 16) | (u32)ret;
+	ret = bpf_modify_return_test(1, &b);
+	if (b != 2)
+		side_effect++;
+	if (with_test2) {
+		b = 2;
+		ret += bpf_modify_return_test2(1, &b, 3, 4, (void *)5, 6, 7);
+		if (b != 2)
+			side_effect++;
+	}
+	return ((u32)side_effect << 16) | ret;
 }

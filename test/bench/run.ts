@@ -11,6 +11,7 @@ import { auditBench } from './audit.bench.ts';
 import { abiBench } from './abi.bench.ts';
 import { userBench } from './user.bench.ts';
 import { verifierBench } from './verifier.bench.ts';
+import { profilesBench } from './profiles.bench.ts';
 
 report(await machineBench());
 report(await interpBench());
@@ -21,3 +22,4 @@ report(await auditBench());
 report(await abiBench());
 report(await userBench());
 report(await verifierBench());
+report(await profilesBench());

@@ -115,12 +115,12 @@ describe('map_create: attributes and errnos', () => {
     expect(usage()).toEqual(before);
   });
 
-  it('BPF_F_ZERO_SEED needs CAP_SYS_ADMIN (-EPERM for a non-root task)', () => {
-    const cred = sys.kernel.current.cred;
-    cred.euid = 1000;
+  it('BPF_F_ZERO_SEED needs CAP_SYS_ADMIN (-EPERM for a task without it)', () => {
+    const t = sys.kernel.current, cred = t.cred;
+    t.cred = { ...cred, euid: 1000, capEffective: 0n };
     try {
       expect(createMap(attrOf(BPF_MAP_TYPE_HASH, { mapFlags: BPF_F_ZERO_SEED }), ctx)).toBe(-EPERM);
-    } finally { cred.euid = 0; }
+    } finally { t.cred = cred; }
   });
 
   it('registers exactly hash, array and percpu_array', () => {

@@ -160,7 +160,7 @@ describe('refused inputs: the kernel\'s errno and message, nothing attached, mac
   it.each([
     ['unknown attach_btf_id', 99999, ok, false, -22, 'attach_btf_id 99999 is invalid'],
     ['a struct type id', () => sys.btf.findByNameKind('sk_buff', BTF_KIND.STRUCT)!.id, ok, false, -22, 'is not a function'],
-    ['a struct passed by value', 'bpfemu_struct_by_value', ok, false, -22, 'The function bpfemu_struct_by_value arg0 type struct bpfemu_pair is unsupported.'],
+    ['a struct passed by value', 'bpfemu_struct_by_value', ok, false, -22, 'The function bpfemu_struct_by_value arg0 type STRUCT is unsupported.'],
     ['a variadic function', 'bpfemu_varargs', ok, false, -22, 'The function bpfemu_varargs with variable args is unsupported.'],
     ['reading past the args', 'bpf_fentry_test1', 'ldxdw %r0, [%r1+8]\nexit', false, -13, "func 'bpf_fentry_test1' doesn't have 2-th argument"],
     ['fexit reading past the return value', 'bpf_fentry_test1', 'ldxdw %r0, [%r1+16]\nexit', true, -13, "func 'bpf_fentry_test1' doesn't have 3-th argument"],

@@ -55,6 +55,38 @@ describe('bpfemu abi-fuzz', () => {
     expect(r.out).toMatch(/mov\s+\w+ ptr \[rbp - 8\], si/);
   });
 
+  it('--kernel all: the same cases under every profile, a line each, skipped counted; the last line sums them', async () => {
+    const r = await spawnBin('abi-fuzz', '--kernel', 'all', '--seed', '5', '--cases', '12', '--jobs', '2', '--modes', 'fentry,fexit');
+    expect(r.code, r.err).toBe(0);
+    const lines = r.out.trimEnd().split('\n');
+    expect(lines.at(-9)).toBe('seed 5, cases 0..11 under 7 kernel profiles:');
+    const per = lines.slice(-8, -1).map((l) => /^(\S+): (\d+) passed, (\d+) failed, (\d+) skipped \([\d.]+ s\)$/.exec(l)!);
+    expect(per.map((m) => m[1])).toEqual(['5.5', '5.7', '5.12', '5.15', '5.19', '6.1', '6.6']);
+    for (const m of per) expect(Number(m[2]) + Number(m[4])).toBe(12);
+    expect(per.every((m) => m[3] === '0')).toBe(true);
+    // Drawn with 6.6's shapes: 6.6 runs all, 6.1 at least as many as 5.x, the 5.x profiles alike.
+    const passed = per.map((m) => Number(m[2]));
+    expect(passed[6]).toBe(12);
+    expect(new Set(passed.slice(0, 5)).size).toBe(1);
+    expect(passed[5]).toBeGreaterThanOrEqual(passed[0]!);
+    expect(lastLine(r.out)).toBe(`${passed.reduce((a, b) => a + b, 0)} passed, 0 failed`);
+  });
+
+  it('--kernel 6.1 --replay: one profile, its cases drawn with its shapes; -j names the kernel', async () => {
+    const r = await run('-j', 'abi-fuzz', '--kernel', '6.1', '--replay', '5:3', '--modes', 'fexit');
+    expect(r.code, r.err).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({ seed: 5, range: [3, 4], kernel: '6.1', passed: 1, failed: 0, skipped: 0 });
+  });
+
+  it.each([
+    [['--kernel', '9.9'], /unknown kernel profile '9\.9' \(known: 5\.5, .*, 6\.6, all\)/],
+    [['--gen', '4.0'], /unknown kernel profile '4\.0'/],
+  ])('bad profile %j: exit 2', async (args, msg) => {
+    const r = await run('abi-fuzz', ...args);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(msg);
+  });
+
   it.each([
     [['--shard', '3/2'], /--shard '3\/2' must be I\/N with 1 <= I <= N/],
     [['--replay', '5'], /--replay '5' must be SEED:CASE/],

@@ -52,6 +52,25 @@ typedef unsigned short __be16;
 
 #define EFAULT 14
 
+/*
+ * ALLOW_ERROR_INJECTION(func, ERRNO): an entry in _error_injection_whitelist,
+ * the table within_error_injection_list() searches (include/asm-generic/
+ * error-injection.h). BPF_MODIFY_RETURN may attach only to these functions
+ * (and security_* hooks): the 5.7 verifier's check_attach_modify_return.
+ */
+struct error_injection_entry {
+	unsigned long addr;
+	int etype;
+};
+#define EI_ETYPE_ERRNO 2
+#define ALLOW_ERROR_INJECTION(fname, _etype)				\
+	static const struct error_injection_entry __attribute__((__used__, \
+		__section__("_error_injection_whitelist"), __aligned__(8)))	\
+	_eil_addr_##fname = {						\
+		.addr = (unsigned long)fname,				\
+		.etype = EI_ETYPE_##_etype,				\
+	}
+
 /* lib.c */
 void *memset(void *s, int c, size_t n);
 void *memcpy(void *dst, const void *src, size_t n);
