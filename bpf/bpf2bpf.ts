@@ -17,7 +17,6 @@ import type { Insn } from './isa/insn.ts';
 import type { BtfFuncModel } from './arch.ts';
 import { BPF_PROG_TYPE_TRACING, BPF_TRACE_FENTRY, BPF_TRACE_FEXIT, BPF_TRACE_RAW_TP } from './prog_types.ts';
 import { btfDistillFuncProto, FuncModelError } from './btf_func_model.ts';
-import { checkTracingCtx, CONSERVATIVE_NR_ARGS } from './tracing_ctx.ts';
 import type { TrampolineFunc } from './trampoline.ts';
 
 const EBADF = 9, EINVAL = 22, ENOTSUPP = 524;
@@ -35,6 +34,8 @@ export interface TracingTarget extends TrampolineFunc {
 }
 
 /** The conservative model: 5 arguments and the return value, each a u64. */
+/** "Default prog with 5 args" (MAX_BPF_FUNC_REG_ARGS later): the all-u64 model of an unreliable subprogram. */
+export const CONSERVATIVE_NR_ARGS = 5;
 export const CONSERVATIVE_MODEL: BtfFuncModel = { retSize: 8, nrArgs: CONSERVATIVE_NR_ARGS, argSize: Array(CONSERVATIVE_NR_ARGS).fill(8) as number[] };
 
 /** What the target lookup needs of the bpf() subsystem. */
@@ -84,10 +85,6 @@ export function bpf2bpfTarget(env: Bpf2bpfEnv, f: Attr, insns: readonly Insn[], 
   if (tgt.type === BPF_PROG_TYPE_TRACING) return fail(EINVAL, 'Cannot recursively attach');
   const addr = tgt.prog.jit.funcAddrs[subprog];
   if (addr === undefined) return fail(EINVAL, `Subprog ${t.name} doesn't exist`);
-  const bad = checkTracingCtx(insns, btf, btfId, eat, { vmlinux: env.vmlinuxBtf, tgtProgType: tgt.type, conservative });
-  if (bad) {
-    bad.log.slice(0, -1).forEach((l) => fail(0, l));
-    return fail(bad.errno, bad.log.at(-1) ?? `invalid bpf_context access`);
-  }
+  // The ctx rules (btf_ctx_access with btf_translate_to_vmlinux) are the verifier's, as for vmlinux targets.
   return { addr, model, name: t.name, key: bpf2bpfKey(tgt.id, btfId), tgt, subprog, conservative };
 }

@@ -68,6 +68,13 @@ export interface VerifierBehaviour {
    */
   readonly ctxEnumScalar: boolean;
   /**
+   * btf_struct_access walks arrays and allows narrow loads inside a member (bounded by its end:
+   * "access beyond the end of member"). v5.5 needs the member's whole size ("cannot access %d
+   * bytes in struct %s field %s that has size %d") and skips arrays; Martin KaFai Lau's
+   * narrow/array support replaced that in 5.6.
+   */
+  readonly btfNarrowAccess: boolean;
+  /**
    * BPF_MODIFY_RETURN is a tracing attach type (5.7, ae24082331d9): check_attach_btf_id takes it,
    * btf_ctx_access gives its return slot, check_attach_modify_return limits its targets.
    * Before, the verifier's switch has no case for 26: -EINVAL without a message.
@@ -128,7 +135,7 @@ function makeProfile(v: KernelVersion): KernelProfile {
       maxFuncId: from('6.6') ? 212 : from('6.1') ? 210 : from('5.19') ? 204 : from('5.15') ? 176 : from('5.12') ? 164 : from('5.7') ? 125 : 116,
     }),
     verifier: Object.freeze({
-      ctxEnumScalar: from('5.7'), fmodRet: from('5.7'), modelMaxArgs: from('5.19') ? 12 : 11, structArgs: from('6.1'),
+      ctxEnumScalar: from('5.7'), btfNarrowAccess: from('5.7'), fmodRet: from('5.7'), modelMaxArgs: from('5.19') ? 12 : 11, structArgs: from('6.1'),
       intPtrScalar: from('5.19'),
     }),
     mmap: from('5.7') ? 'v6' : 'v5.5',

@@ -102,10 +102,56 @@ function structWalk(env: VerifierEnv, btf: Btf, t: BtfType, off: number, size: n
   }
 }
 
+/**
+ * v5.5's btf_struct_access (9e15db66136a, "bpf: Implement accurate raw_tp context access via
+ * BTF"): bitfields and arrays are skipped, a nested struct is entered, and the load must be the
+ * member's whole size ("cannot access %d bytes in struct %s field %s that has size %d"); there is
+ * no bound on the offset inside the member. 5.6's narrow/array support (the walker above)
+ * replaced it.
+ */
+function structWalkV55(env: VerifierEnv, btf: Btf, t: BtfType, off: number, size: number): Walk {
+  const tname = t.name;
+  if (!isStruct(t)) {
+    env.verbose(`Type '${tname}' is not a struct`); // (sic: no newline in v5.5)
+    return { kind: 'err', errno: -EINVAL };
+  }
+  for (const m of t.members ?? []) {
+    if (m.bitfieldSize) continue; // "bitfields are not supported yet"
+    const moff = Math.floor(m.offset / 8);
+    if (off + size <= moff) break;
+    const mt = skipMods(btf, m.type);
+    if (mt.t.kind === BTF_KIND.ARRAY) continue; // "array deref is not supported yet"
+    let msize: number;
+    if (mt.t.kind === BTF_KIND.PTR) msize = 8;
+    else {
+      const sized = mt.t.kind === BTF_KIND.INT || mt.t.kind === BTF_KIND.ENUM || isStruct(mt.t);
+      if (!sized) {
+        env.verbose(`field ${m.name} doesn't have size\n`);
+        return { kind: 'err', errno: -EFAULT };
+      }
+      msize = mt.t.sizeOrType;
+    }
+    if (off >= moff + msize) continue;
+    if (isStruct(mt.t)) return off === moff ? { kind: 'struct', id: mt.id } : structWalkV55(env, btf, mt.t, off - moff, size);
+    if (msize !== size) {
+      env.verbose(`cannot access ${size} bytes in struct ${tname} field ${m.name} that has size ${msize}\n`);
+      return { kind: 'err', errno: -EACCES };
+    }
+    if (mt.t.kind === BTF_KIND.PTR) {
+      const target = skipMods(btf, mt.t.sizeOrType);
+      if (mt.t.sizeOrType !== 0 && isStruct(target.t)) return { kind: 'ptr', id: target.id };
+    }
+    return { kind: 'scalar' };
+  }
+  env.verbose(`struct ${tname} doesn't have field at offset ${off}\n`);
+  return { kind: 'err', errno: -EINVAL };
+}
+
 /** btf_struct_access: SCALAR_VALUE, or PTR_TO_BTF_ID with the pointed-to struct's id. */
 function btfStructAccess(env: VerifierEnv, btf: Btf, t: BtfType, off: number, size: number): { type: 'scalar' } | { type: 'ptr'; id: number } | number {
+  const walk = env.profile.verifier.btfNarrowAccess ? structWalk : structWalkV55;
   for (;;) {
-    const w = structWalk(env, btf, t, off, size);
+    const w = walk(env, btf, t, off, size);
     if (w.kind === 'ptr') return { type: 'ptr', id: w.id };
     if (w.kind === 'scalar') return { type: 'scalar' };
     if (w.kind === 'err') return w.errno;

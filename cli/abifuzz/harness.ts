@@ -23,7 +23,7 @@ import type { System } from '../../index.ts';
 import { encode, type Insn } from '../../bpf/isa/insn.ts';
 import { BTF_KIND, type Btf } from '../../bpf/btf/btf.ts';
 import { enableModuleBtf, type BtfModules } from '../../bpf/btf_module.ts';
-import { checkTracingCtx } from '../../bpf/tracing_ctx.ts';
+import { bpfCheck } from '../../bpf/verifier/verifier.ts';
 import { BPF_MAP_CREATE, BPF_PROG_LOAD, BPF_RAW_TRACEPOINT_OPEN, BPF_BTF_GET_FD_BY_ID } from '../../bpf/syscall/attr.ts';
 import { BPF_PROG_TYPE_TRACING, BPF_TRACE_FENTRY, BPF_TRACE_FEXIT } from '../../bpf/prog_types.ts';
 import { BPF_MAX_TRAMP_PROGS } from '../../bpf/trampoline.ts';
@@ -324,7 +324,10 @@ export class AbiHarness {
     const structs = c.args.some((t) => t.kind === 'struct');
     const direct = (i: number, ty: CType): boolean => {
       if (structs) return false;
-      const ok = checkTracingCtx(directReadProbe(i), btf, funcId, BPF_TRACE_FEXIT) === undefined;
+      // The verifier of this machine's profile decides (btf_ctx_access), as PROG_LOAD would.
+      const ok = bpfCheck(directReadProbe(i), {
+        progType: BPF_PROG_TYPE_TRACING, expectedAttachType: BPF_TRACE_FEXIT, attach: { btf, funcId }, btf: this.sys.btf, profile: this.sys.kernel.profile,
+      }).errno === 0;
       if (!ok) this.note('ctx-access-refused', () => `${prototype(c)}: a direct load of ctx[${i}] (${ty.c}) is refused by btf_ctx_access; read with bpf_probe_read`, { res, mode: 'load' });
       return ok;
     };
