@@ -4,6 +4,7 @@
  * traced function (or PROG_TEST_RUN a tracing program, which calls bpf_fentry_test1..9 as the
  * kernel does), and print the return value, the programs' global variables and their stats.
  */
+import { BPF_MODIFY_RETURN } from '../../bpf/prog_types.ts';
 import { release, releaseObject } from '../session.ts';
 import type { Command } from 'commander';
 import { BPF_MAP_LOOKUP_ELEM, BPF_PROG_TEST_RUN } from '../../bpf/syscall/attr.ts';
@@ -90,7 +91,7 @@ export function register(program: Command, global: () => OutputOptions): void {
       try {
         if (opts.stats) sys.bpfSys.statsEnabled = true;
         const attached = obj.attachTracing();
-        if (attached.length === 0) throw new UsageError(`${obj.name} has no fentry/fexit programs`);
+        if (attached.length === 0) throw new UsageError(`${obj.name} has no fentry/fexit/fmod_ret programs`);
         let ret: bigint | undefined;
         let steps: ReturnType<System['stepCall']>['steps'] = [];
         if (func) {
@@ -98,7 +99,10 @@ export function register(program: Command, global: () => OutputOptions): void {
           if (opts.step) ({ ret, steps } = sys.stepCall(func, args));
           else ret = sys.callFunc(func, args).ret;
         } else {
-          const p = obj.findProgram(attached[0]!)!;
+          // bpf_prog_test_run_tracing calls what the program's attach type tests: fentry/fexit
+          // the bpf_fentry_test functions, fmod_ret bpf_modify_return_test (5.7).
+          const fmodRet = attached.find((n) => obj.findProgram(n)!.spec.def.expectedAttachType === BPF_MODIFY_RETURN);
+          const p = obj.findProgram(fmodRet ?? attached[0]!)!;
           const r = sys.bpfSys.call(BPF_PROG_TEST_RUN, { prog_fd: p.fd });
           if (r.ret < 0) throw new Error(`BPF_PROG_TEST_RUN: ${errnoName(r.ret)} (${r.ret})`);
           ret = BigInt(r.attr.retval as number);
