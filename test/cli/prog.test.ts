@@ -82,7 +82,7 @@ describe('bpfemu trace', () => {
     [['trace', FENTRY], 2, /exactly one of --call/],
     [['trace', FENTRY, '--test-run', '--step'], 2, /--step needs --call/],
     [['trace', FENTRY, '--call', 'nope'], 2, /unknown kernel function: nope/],
-    [['trace', OBJ, '--test-run'], 2, /has no fentry\/fexit programs/],
+    [['trace', OBJ, '--test-run'], 2, /has no fentry\/fexit\/fmod_ret programs/],
   ])('%j fails with exit %d', (args, code, msg) => {
     const r = run(...args);
     expect(r.code).toBe(code);
