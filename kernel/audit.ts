@@ -149,7 +149,10 @@ export class AuditSubsystem {
   private printkRl = { beginMs: -1n, printed: 0, missed: 0 };
 
   /** The text AUDIT_BPF records take. */
-  bpfFormat: BpfAuditFormat = 'seed';
+  #bpfFormat: BpfAuditFormat | undefined;
+  /** AUDIT_BPF's text: the kernel profile's (seed for 5.5, v5.6 from 5.7) unless set. */
+  get bpfFormat(): BpfAuditFormat { return this.#bpfFormat ?? this.kernel.profile.audit.bpfFormat; }
+  set bpfFormat(f: BpfAuditFormat) { this.#bpfFormat = f; }
   kauditd: KauditdMode = 'auto';
   /** The LSM label of tasks that have none of their own (`subj=`); undefined: no LSM, no subj field. */
   lsmLabel: string | undefined;

@@ -105,6 +105,11 @@ export interface KernelProfile {
   readonly trampoline: TrampolineBehaviour;
   readonly helpers: HelperBehaviour;
   readonly verifier: VerifierBehaviour;
+  /**
+   * AUDIT_BPF's text (kernel/audit.ts): the seed's (the patch as posted in Nov 2019: `event=`, the
+   * task's fields on LOAD) for 5.5, the one that shipped in 5.6 (bae141f54be8: `op=`) from 5.7.
+   */
+  readonly audit: { readonly bpfFormat: 'seed' | 'v5.6' };
   /** mmap of BPF arrays: 'v5.5', or 'v6' with 5.7's fixes (bpf/syscall/mmap.ts MMAP_PROFILES). */
   readonly mmap: 'v5.5' | 'v6';
 }
@@ -138,6 +143,7 @@ function makeProfile(v: KernelVersion): KernelProfile {
       ctxEnumScalar: from('5.7'), btfNarrowAccess: from('5.7'), fmodRet: from('5.7'), modelMaxArgs: from('5.19') ? 12 : 11, structArgs: from('6.1'),
       intPtrScalar: from('5.19'),
     }),
+    audit: Object.freeze({ bpfFormat: from('5.7') ? 'v5.6' : 'seed' }),
     mmap: from('5.7') ? 'v6' : 'v5.5',
   });
 }

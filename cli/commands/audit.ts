@@ -41,7 +41,7 @@ export interface ProcessIdentity {
 }
 
 /** auditctl -e 1; -D; -a always,exit -F arch=x86_64 -S bpf — and the AUDIT_BPF format. */
-export function enableBpfAudit(sys: System, format: BpfAuditFormat = 'seed'): void {
+export function enableBpfAudit(sys: System, format: BpfAuditFormat = sys.kernel.profile.audit.bpfFormat): void {
   const a = sys.kernel.audit;
   auditctl(a, ['-e', '1']);
   auditctl(a, ['-D']);
@@ -151,7 +151,7 @@ export function register(program: Command, global: () => OutputOptions): void {
   audit.command('run')
     .description('with audit on (-a always,exit -F arch=x86_64 -S bpf), load and close a program through bpf() as a process, then print the records')
     .argument('[obj]', 'a clang-built BPF object (default: audit-testsuite\'s SOCKET_FILTER r0=0; exit)')
-    .option('--audit-format <format>', 'AUDIT_BPF text: seed (v1, event=) or v5.6 (op=)', 'seed')
+    .option('--audit-format <format>', 'AUDIT_BPF text: seed (v1, event=) or v5.6 (op=); default: the kernel profile\'s')
     .option('--comm <name>', 'the process name', EXAMPLE_PROCESS.comm)
     .option('--exe <path>', 'its executable', EXAMPLE_PROCESS.exe)
     .option('--cmdline <args>', 'its command line (space-separated)', EXAMPLE_PROCESS.cmdline!.join(' '))
@@ -164,7 +164,7 @@ export function register(program: Command, global: () => OutputOptions): void {
     .option('--engine <engine>', 'jit or interp', 'jit')
     .action(async (path: string | undefined, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<SearchFlags & Record<string, string>>();
-      if (o.auditFormat !== 'seed' && o.auditFormat !== 'v5.6') throw new UsageError(`--audit-format ${o.auditFormat}: expected seed or v5.6`);
+      if (o.auditFormat !== undefined && o.auditFormat !== 'seed' && o.auditFormat !== 'v5.6') throw new UsageError(`--audit-format ${o.auditFormat}: expected seed or v5.6`);
       if (o.engine !== 'jit' && o.engine !== 'interp') throw new UsageError(`--engine ${o.engine}: expected jit or interp`);
       if (path !== undefined && !existsSync(path)) throw new UsageError(`object file ${path} not found`);
       const num = (s: string, what: string): number => (s === 'unset' ? 4294967295 : Number(parseInteger(s, what) & 0xffffffffn));
@@ -176,7 +176,7 @@ export function register(program: Command, global: () => OutputOptions): void {
       const sys = await session();
       try {
         sys.bpfSys.jitEnabled = o.engine === 'jit';
-        enableBpfAudit(sys, o.auditFormat);
+        enableBpfAudit(sys, (o.auditFormat as BpfAuditFormat | undefined) ?? sys.kernel.profile.audit.bpfFormat);
         asProcess(sys, id, () => {
           if (path === undefined) {
             sys.kernel.current.files.close(loadTestsuiteProg(sys)); // the process exits: its fd goes

@@ -30,6 +30,14 @@ describe('bpfemu audit', () => {
     ]);
   });
 
+  it('the kernel profile picks the format: the seed\'s under 5.5, op= (as 5.6 shipped it) from 5.7', () => {
+    const op = (args: string[]): string[] => run(...args, 'audit', 'run', '--raw', '-m', '1334').out.trimEnd().split('\n')
+      .filter((l) => l.startsWith('type=UNKNOWN[1334]')).map((l) => / (event|op)=(LOAD|UNLOAD)$/.exec(l)?.slice(1, 3).join('=') ?? l);
+    expect(op([])).toEqual(['event=LOAD', 'event=UNLOAD']);
+    expect(op(['--kernel', '5.7'])).toEqual(['op=LOAD', 'op=UNLOAD']);
+    expect(op(['--kernel', '6.6'])).toEqual(['op=LOAD', 'op=UNLOAD']);
+  });
+
   it('--raw --audit-format v5.6 with a process of our own; -j for programs', () => {
     const r = run('audit', 'run', '--raw', '--audit-format', 'v5.6', '--comm', 'loader', '--exe', '/usr/bin/loader', '--tty', 'none', '--subj', 'none', '--auid', '1000', '--ses', '7', '-m', '1334');
     expect(r.code).toBe(0);
