@@ -1,22 +1,8 @@
 import { describe, it, expect } from 'vitest';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { run, batchFile, bpfObj } from './bin.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/bpfemu.js', import.meta.url));
-const OBJ = fileURLToPath(new URL('../../images/build/bpf/objtest.bpf.o', import.meta.url));
-const FENTRY = fileURLToPath(new URL('../../images/build/bpf/fentry_test.bpf.o', import.meta.url));
-const run = (...args: string[]) => {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-};
-const batchFile = (text: string): string => {
-  const f = join(mkdtempSync(join(tmpdir(), 'bpfemu-batch-')), 'cmds');
-  writeFileSync(f, text);
-  return f;
-};
+const OBJ = bpfObj('objtest');
+const FENTRY = bpfObj('fentry_test');
 
 describe('batch files: one machine for every line', () => {
   it('objects loaded on one line are shown, dumped and run by the next', () => {

@@ -3,6 +3,9 @@
  * machine per invocation, as users run it) with its log silenced, and the built objects' paths.
  */
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../bin/bpfemu.js', import.meta.url));
@@ -22,3 +25,13 @@ export const run = (...args: string[]): CliRun => runCli(args);
 
 /** A BPF object built by images/Makefile: images/build/bpf/NAME.bpf.o. */
 export const bpfObj = (name: string): string => fileURLToPath(new URL(`../../images/build/bpf/${name}.bpf.o`, import.meta.url));
+
+/** A batch file of `text` in a fresh temporary directory; its path. */
+export function batchFile(text: string): string {
+  const f = join(mkdtempSync(join(tmpdir(), 'bpfemu-batch-')), 'cmds');
+  writeFileSync(f, text);
+  return f;
+}
+
+/** `bpfemu batch file F` with `text` as F: one machine for every line. */
+export const batch = (text: string): CliRun => run('batch', 'file', batchFile(text));

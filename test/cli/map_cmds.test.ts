@@ -7,23 +7,10 @@
  */
 import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { run, batch, bpfObj, BIN } from './bin.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/bpfemu.js', import.meta.url));
-const OBJ = fileURLToPath(new URL('../../images/build/bpf/objtest.bpf.o', import.meta.url));
-const FENTRY = fileURLToPath(new URL('../../images/build/bpf/fentry_test.bpf.o', import.meta.url));
-const run = (...args: string[]) => {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-};
-const batch = (text: string) => {
-  const f = join(mkdtempSync(join(tmpdir(), 'bpfemu-map-')), 'cmds');
-  writeFileSync(f, text);
-  return run('batch', 'file', f);
-};
+const OBJ = bpfObj('objtest');
+const FENTRY = bpfObj('fentry_test');
 // objtest: map 1 is `counts` (hash, key 4B, value 8B, 16 entries); map 4 its .rodata (frozen).
 const hex = (...b: number[]): string[] => b.map((x) => `0x${x.toString(16).padStart(2, '0')}`);
 

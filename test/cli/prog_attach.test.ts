@@ -7,25 +7,12 @@
  */
 import { describe, it, expect, vi } from 'vitest';
 import { spawnSync, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { main } from '../../cli/main.ts';
 import { beginShared, endShared, session } from '../../cli/session.ts';
+import { run, batch, bpfObj, BIN } from './bin.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/bpfemu.js', import.meta.url));
-const OBJ = fileURLToPath(new URL('../../images/build/bpf/objtest.bpf.o', import.meta.url));
-const FENTRY = fileURLToPath(new URL('../../images/build/bpf/fentry_test.bpf.o', import.meta.url));
-const run = (...args: string[]) => {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-};
-const batch = (text: string) => {
-  const f = join(mkdtempSync(join(tmpdir(), 'bpfemu-attach-')), 'cmds');
-  writeFileSync(f, text);
-  return run('batch', 'file', f);
-};
+const OBJ = bpfObj('objtest');
+const FENTRY = bpfObj('fentry_test');
 // fentry_test: progs 1..6 (test1..test6, fentry on bpf_fentry_test1..6), each sets its
 // testN_result (u64 at 8*(N-1) in map 1, the .bss) to 1 when it sees the expected arguments.
 const ZERO48 = Array(48).fill('0').join(' ');
