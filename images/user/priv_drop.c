@@ -71,15 +71,8 @@ static long next_id(int cmd)
 static void prog_info(const char *name, int fd)
 {
 	struct bpf_prog_info info;
-	union bpf_attr a;
-	long r;
+	long r = bpf_obj_get_info(fd, &info, sizeof(info));
 
-	memset(&info, 0, sizeof(info));
-	memset(&a, 0, sizeof(a));
-	a.info.bpf_fd = fd;
-	a.info.info_len = sizeof(info);
-	a.info.info = (u64)&info;
-	r = sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof(a));
 	if (r < 0)
 		show(name, r);
 	else

@@ -97,6 +97,8 @@ int bpf_map_lookup(int fd, const void *key, void *value);
 int bpf_map_freeze(int fd);
 int bpf_map_get_fd_by_id(u32 id);
 /* The map's id (BPF_OBJ_GET_INFO_BY_FD), or -errno. */
+/* BPF_OBJ_GET_INFO_BY_FD into `info` (zeroed first, `len` bytes); the syscall's result. */
+long bpf_obj_get_info(int fd, void *info, u32 len);
 long bpf_map_id(int fd);
 int bpf_prog_load(enum bpf_prog_type type, const struct bpf_insn *insns, u32 cnt, const char *license);
 /* BPF_PROG_TEST_RUN on a packet of `size` zero bytes; the retval in *retval. */

@@ -301,18 +301,23 @@ int bpf_map_get_fd_by_id(u32 id)
 	return sys_bpf(BPF_MAP_GET_FD_BY_ID, &a, sizeof(a));
 }
 
+long bpf_obj_get_info(int fd, void *info, u32 len)
+{
+	union bpf_attr a;
+
+	memset(info, 0, len);
+	memset(&a, 0, sizeof(a));
+	a.info.bpf_fd = fd;
+	a.info.info_len = len;
+	a.info.info = (u64)info;
+	return sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof(a));
+}
+
 long bpf_map_id(int fd)
 {
 	struct bpf_map_info info;
-	union bpf_attr a;
-	long r;
+	long r = bpf_obj_get_info(fd, &info, sizeof(info));
 
-	memset(&info, 0, sizeof(info));
-	memset(&a, 0, sizeof(a));
-	a.info.bpf_fd = fd;
-	a.info.info_len = sizeof(info);
-	a.info.info = (u64)&info;
-	r = sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof(a));
 	return r < 0 ? r : info.id;
 }
 
