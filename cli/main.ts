@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { UsageError, type OutputOptions } from './output.ts';
-import { setBootOptions } from './session.ts';
+import { isShared, setBootOptions } from './session.ts';
 import { KERNEL_VERSIONS } from '../kernel/profile.ts';
 import * as call from './commands/call.ts';
 import * as ftrace from './commands/ftrace.ts';
@@ -42,6 +42,9 @@ export async function main(argv: string[]): Promise<number> {
     .option('--sysctl <name=value>', 'set a sysctl before the command runs (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .hook('preAction', (_root, action) => {
       const o = program.opts<{ kernel: string[]; sysctl: string[] }>();
+      // A line of a batch file or the shell runs on the session's machine, booted with the
+      // flags given to `batch`/`shell` itself: a line without flags keeps them.
+      if (isShared() && !o.kernel.length && !o.sysctl.length) return;
       let kernel: string | undefined;
       if (action.options.some((opt) => opt.long === '--kernel')) {
         if (o.kernel.length) action.setOptionValueWithSource('kernel', o.kernel, 'cli');

@@ -100,8 +100,23 @@ export interface VerifierBehaviour {
   readonly intPtrScalar: boolean;
 }
 
+/** The bpf() commands a profile has (include/uapi/linux/bpf.h's enum bpf_cmd as of that version). */
+export interface BpfCmdBehaviour {
+  /**
+   * The highest command number __sys_bpf knows; above it the switch's default: -EINVAL.
+   * 5.5: BPF_BTF_GET_NEXT_ID (23). 5.7: BPF_LINK_UPDATE (29; the map batch ops 24–27 of 5.6,
+   * BPF_LINK_CREATE 28). 5.12: BPF_PROG_BIND_MAP (35; 5.8's LINK_GET_FD_BY_ID 30, LINK_GET_NEXT_ID
+   * 31, ENABLE_STATS 32, ITER_CREATE 33; 5.9's LINK_DETACH 34). 6.1 and 6.6 add nothing bpfemu
+   * models (BPF_TOKEN_CREATE is 6.9).
+   */
+  readonly maxCmd: number;
+  /** BPF_LINK_CREATE takes tracing programs (5.10, with freplace's multi-attach); 5.7's knows cgroup ones only. */
+  readonly tracingLinkCreate: boolean;
+}
+
 export interface KernelProfile {
   readonly version: KernelVersion;
+  readonly bpf: BpfCmdBehaviour;
   readonly trampoline: TrampolineBehaviour;
   readonly helpers: HelperBehaviour;
   readonly verifier: VerifierBehaviour;
@@ -124,6 +139,7 @@ function makeProfile(v: KernelVersion): KernelProfile {
   const from = (since: KernelVersion): boolean => atLeast(v, since);
   return Object.freeze({
     version: v,
+    bpf: Object.freeze({ maxCmd: from('5.12') ? 35 : from('5.7') ? 29 : 23, tracingLinkCreate: from('5.12') }),
     trampoline: Object.freeze({
       maxProgs: from('5.12') ? 38 : 40,
       fmodRet: from('5.7'),

@@ -182,7 +182,8 @@ export class BpfSubsystem {
     if (size > BPF_ATTR_SIZE && !user.subarray(BPF_ATTR_SIZE).every((b) => b === 0)) return -E2BIG;
     const attr = new Uint8Array(BPF_ATTR_SIZE);
     attr.set(user.subarray(0, Math.min(size, BPF_ATTR_SIZE)));
-    const h = this.commands[cmd];
+    // A command newer than the profile's kernel is the switch's default case.
+    const h = cmd <= this.kernel.profile.bpf.maxCmd ? this.commands[cmd] : undefined;
     if (!h) return -EINVAL;
     try {
       return h(attr, uattr);
@@ -594,6 +595,7 @@ export class BpfSubsystem {
     const p = this.progFromFd(fd);
     if (!p) return this.files.get(fd) ? -EINVAL : -EBADF;
     if (f.flags || f.target_fd) return -EINVAL;
+    if (!this.kernel.profile.bpf.tracingLinkCreate) return -EINVAL; // link_create's switch: no tracing case yet
     if (p.type !== BPF_PROG_TYPE_TRACING || !p.trampoline || (f.attach_type as number) !== p.expectedAttachType) return -EINVAL;
     // link_create.tracing.cookie (5.19); an older kernel's CHECK_ATTR finds it past its last field.
     if (f.target_btf_id || (f.tracing_cookie && !this.kernel.profile.helpers.tracingCookie)) return -EINVAL;

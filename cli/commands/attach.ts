@@ -1,14 +1,16 @@
 /**
  * @fileoverview `prog attach id N [fentry|fexit]`, `prog detach id N`, `link detach id N` and what
- * `link show` reads. A fentry/fexit program is attached as later kernels do it, with
- * BPF_LINK_CREATE (attach_type = the program's expected attach type): the link has an id, which
- * `prog attach` prints and `link show` lists. The link's fd belongs to the session, as to the
+ * `link show` reads. A fentry/fexit program is attached as the machine's kernel does it: from the
+ * 5.12 profile with BPF_LINK_CREATE (attach_type = the program's expected attach type; tracing
+ * links are 5.10's), whose link has an id that `prog attach` prints and `link show` lists; under
+ * 5.5 and 5.7 with BPF_RAW_TRACEPOINT_OPEN, as libbpf did then — an fd, no link id, and no
+ * link commands (`link show` reports the kernel's -EINVAL). The link's fd belongs to the session, as to the
  * process that attached (bpftool would pin it): in a batch file or the shell the attachment lives
  * until `prog detach` / `link detach` (BPF_LINK_DETACH, then the owning fd is closed, so the link
  * and its id go) or the end of the session; a single invocation's machine goes with the command.
  */
 import {
-  BPF_LINK_CREATE, BPF_LINK_DETACH, BPF_LINK_GET_FD_BY_ID, BPF_LINK_GET_NEXT_ID, BPF_OBJ_GET_INFO_BY_FD, BPF_PROG_GET_FD_BY_ID,
+  BPF_RAW_TRACEPOINT_OPEN, BPF_LINK_CREATE, BPF_LINK_DETACH, BPF_LINK_GET_FD_BY_ID, BPF_LINK_GET_NEXT_ID, BPF_OBJ_GET_INFO_BY_FD, BPF_PROG_GET_FD_BY_ID,
 } from '../../bpf/syscall/attr.ts';
 import { LINK_INFO_SIZE } from '../../bpf/syscall/info.ts';
 import { BPF_PROG_TYPE_TRACING, BPF_TRACE_FENTRY, BPF_TRACE_FEXIT, PROG_TYPES } from '../../bpf/prog_types.ts';
@@ -28,6 +30,13 @@ const ownedOf = (sys: System): Map<number, number> => {
   if (!m) owned.set(sys, (m = new Map()));
   return m;
 };
+/** Before tracing links (5.5, 5.7): the raw tracepoint fds the session holds, by program id. */
+const rawTp = new WeakMap<System, Map<number, number>>();
+const rawTpOf = (sys: System): Map<number, number> => {
+  let m = rawTp.get(sys);
+  if (!m) rawTp.set(sys, (m = new Map()));
+  return m;
+};
 
 /** `id N` (any prefix of "id", as bpftool's prog_parse_fd / link_parse_fd); the words after it. */
 export function parseIdWords(words: string[], what: string): { id: number; rest: string[] } {
@@ -37,9 +46,10 @@ export function parseIdWords(words: string[], what: string): { id: number; rest:
   return { id: Number(id), rest: words.slice(2) };
 }
 
-export interface Attached { link_id: number; prog_id: number; attach_type: string; func: string }
+/** What `prog attach` made: link_id is null under a kernel without tracing links (an fd only). */
+export interface Attached { link_id: number | null; prog_id: number; attach_type: string; func: string }
 
-/** BPF_LINK_CREATE for program `progId` (its fd from the id, closed after); the link's fd is kept by the session. */
+/** BPF_LINK_CREATE (or v5.5's BPF_RAW_TRACEPOINT_OPEN) for program `progId` (its fd from the id, closed after); the link's fd is kept by the session. */
 export function attachProg(sys: System, progId: number, type: string | undefined): Attached {
   const b = sys.bpfSys;
   const pfd = b.call(BPF_PROG_GET_FD_BY_ID, { start_id: progId }).ret;
@@ -53,16 +63,19 @@ export function attachProg(sys: System, progId: number, type: string | undefined
       if (want === undefined) throw new UsageError(`invalid attach type '${type}': expected fentry or fexit`);
       if (want !== eat) throw new UsageError(`prog ${progId} was loaded for ${ATTACH_TYPE_NAMES[eat] ?? `attach type ${eat}`}, not ${ATTACH_TYPE_NAMES[want]}`);
     }
-    lfd = b.call(BPF_LINK_CREATE, { prog_fd: pfd, target_fd: 0, attach_type: eat }).ret;
+    if (rawTpOf(sys).has(progId)) throw new Error(`failed to attach prog ${progId}: ${strerror(-16)} (prog ${progId} is already attached)`);
+    lfd = sys.kernel.profile.bpf.tracingLinkCreate ? b.call(BPF_LINK_CREATE, { prog_fd: pfd, target_fd: 0, attach_type: eat }).ret
+      : b.call(BPF_RAW_TRACEPOINT_OPEN, { name: 0, prog_fd: pfd }).ret;
     if (lfd < 0) {
       const why = p.type !== BPF_PROG_TYPE_TRACING ? ` (prog ${progId} is ${PROG_TYPES[p.type]?.name ?? p.type}: only fentry/fexit programs attach here)`
         : lfd === -16 || p.linked ? ` (prog ${progId} is already attached)` : '';
       throw new Error(`failed to attach prog ${progId}: ${strerror(lfd)}${why}`);
     }
   } finally { closeFd(sys, pfd); }
-  const link = b.linkFromFd(lfd)!;
-  ownedOf(sys).set(link.id, lfd);
-  return { link_id: link.id, prog_id: progId, attach_type: ATTACH_TYPE_NAMES[p.expectedAttachType] ?? String(p.expectedAttachType), func: p.trampoline?.func.name ?? '' };
+  const link = b.linkFromFd(lfd);
+  if (link) ownedOf(sys).set(link.id, lfd);
+  else rawTpOf(sys).set(progId, lfd);
+  return { link_id: link ? link.id : null, prog_id: progId, attach_type: ATTACH_TYPE_NAMES[p.expectedAttachType] ?? String(p.expectedAttachType), func: p.trampoline?.func.name ?? '' };
 }
 
 /** bpftool link detach: BPF_LINK_DETACH on an fd from the id; the session's own fd on it is closed too. */
@@ -81,6 +94,8 @@ export function detachLink(sys: System, linkId: number): void {
 export function detachProg(sys: System, progId: number): number[] {
   const b = sys.bpfSys;
   if (!b.progs.find(progId)) throw new Error(`get by id (${progId}): No such file or directory`);
+  const raw = rawTpOf(sys).get(progId);
+  if (raw !== undefined) { rawTpOf(sys).delete(progId); closeFd(sys, raw); return []; } // the raw tracepoint's release unlinks
   const ids = [...b.links.values()].filter((l) => l.prog.id === progId && l.release !== undefined).map((l) => l.id);
   if (ids.length === 0) throw new Error(`failed prog detach: No such file or directory (prog ${progId} is not attached)`);
   for (const id of ids) detachLink(sys, id);
@@ -96,7 +111,8 @@ export function showLinks(sys: System, only?: number): LinkShown[] {
   if (only !== undefined) ids.push(only);
   else for (let id = 0; ;) {
     const r = b.call(BPF_LINK_GET_NEXT_ID, { start_id: id });
-    if (r.ret < 0) break;
+    if (r.ret === -2) break; // -ENOENT: no more
+    if (r.ret < 0) throw new Error(`can't get next link: ${strerror(r.ret)}`); // 5.5, 5.7: no such command
     ids.push((id = r.attr.next_id as number));
   }
   const buf = b.stage(new Uint8Array(LINK_INFO_SIZE));

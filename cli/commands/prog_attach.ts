@@ -1,5 +1,6 @@
 /**
- * @fileoverview `prog attach id N [fentry|fexit]` (BPF_LINK_CREATE; prints the link) and
+ * @fileoverview `prog attach id N [fentry|fexit]` (BPF_LINK_CREATE, prints the link; before 5.10
+ * BPF_RAW_TRACEPOINT_OPEN, an fd without a link id) and
  * `prog detach id N` (detaches every link of the program): meaningful in a batch file or the
  * shell, where the machine and the attachment outlive the line (cli/commands/attach.ts).
  */
@@ -18,7 +19,8 @@ export function registerAttach(prog: Command, global: () => OutputOptions): void
       const sys = await session();
       try {
         const a = attachProg(sys, id, rest[0]);
-        emit(global(), a, () => `link ${a.link_id}: prog ${a.prog_id} attached (${a.attach_type} ${a.func})${isShared() ? '' : ' — until this command ends: use a batch file or the shell'}`);
+        const what = a.link_id === null ? 'raw tracepoint fd (no bpf_link before 5.10)' : `link ${a.link_id}`;
+        emit(global(), a, () => `${what}: prog ${a.prog_id} attached (${a.attach_type} ${a.func})${isShared() ? '' : ' — until this command ends: use a batch file or the shell'}`);
       } finally { release(sys); }
     });
   prog.command('detach')

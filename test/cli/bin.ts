@@ -33,5 +33,5 @@ export function batchFile(text: string): string {
   return f;
 }
 
-/** `bpfemu batch file F` with `text` as F: one machine for every line. */
-export const batch = (text: string): CliRun => run('batch', 'file', batchFile(text));
+/** `bpfemu [GLOBAL…] batch file F` with `text` as F: one machine for every line. */
+export const batch = (text: string, global: readonly string[] = []): CliRun => runCli([...global, 'batch', 'file', batchFile(text)]);

@@ -120,8 +120,8 @@ const ROWS: Row[] = [
     why: 'map_freeze: `!capable(CAP_SYS_ADMIN)` (5.5), `!bpf_capable()` (5.8), no check from 6.5 (c4c84f6fb2c4)',
   },
   {
-    cmd: 'enable stats', A: ['.PPPP', '.PPPP'], B: ['.PPPP', '.PPPP'], C: ['.PPPP', '.PPPP'],
-    why: 'bpf_enable_stats (5.8, offered by every profile here): `!capable(CAP_SYS_ADMIN)`',
+    cmd: 'enable stats', A: ['IIIII', 'IPPPP'], B: ['.PPPP', '.PPPP'], C: ['.PPPP', '.PPPP'],
+    why: 'bpf_enable_stats (5.8): `!capable(CAP_SYS_ADMIN)`; 5.5/5.7 have no such command (the switch\'s default, -EINVAL, after the entry check)',
   },
 ];
 
