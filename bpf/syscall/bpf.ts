@@ -555,6 +555,8 @@ export class BpfSubsystem {
     if (!p) return this.files.get(fd) ? -EINVAL : -EBADF;
     if (f.name !== 0n) return p.type === BPF_PROG_TYPE_TRACING ? -EINVAL : -ENOENT; // raw tracepoints are not modelled
     if (p.type !== BPF_PROG_TYPE_TRACING || !p.trampoline) return -EINVAL;
+    // From 5.8 (the 5.12 profile here) the fd is a bpf_link's, with an id `link show` lists.
+    if (this.kernel.profile.bpf.maxCmd >= BPF_LINK_GET_NEXT_ID) return this.tracingLinkFd(p, 0n);
     return this.tracingAttach(p);
   }
 
@@ -599,7 +601,12 @@ export class BpfSubsystem {
     if (p.type !== BPF_PROG_TYPE_TRACING || !p.trampoline || (f.attach_type as number) !== p.expectedAttachType) return -EINVAL;
     // link_create.tracing.cookie (5.19); an older kernel's CHECK_ATTR finds it past its last field.
     if (f.target_btf_id || (f.tracing_cookie && !this.kernel.profile.helpers.tracingCookie)) return -EINVAL;
-    const undo = this.tracingLink(p, BigInt(f.tracing_cookie as bigint));
+    return this.tracingLinkFd(p, BigInt(f.tracing_cookie as bigint));
+  }
+
+  /** bpf_tracing_prog_attach with a bpf_link: linked to the trampoline, an id, an fd. */
+  private tracingLinkFd(p: BpfProgObj, cookie: bigint): number {
+    const undo = this.tracingLink(p, cookie);
     if (typeof undo === 'number') return undo;
     const link: BpfLinkObj = { id: 0, type: BPF_LINK_TYPE_TRACING, prog: p, refcnt: 0, release: undo };
     const id = this.links.allocCyclic(link);

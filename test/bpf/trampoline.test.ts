@@ -209,6 +209,25 @@ describe('BPF links (as later kernels attach fentry/fexit)', () => {
     expect([BPF_LINK_CREATE, BPF_LINK_GET_NEXT_ID, BPF_LINK_DETACH].map((c) => p.call(c, {}).ret)).toEqual([-22, -22, -22]);
   });
 
+  it('from 5.8 RAW_TRACEPOINT_OPEN gives a bpf_link too (an id); in v5.5 only an fd', () => {
+    const p = loadTracing('bpf_fentry_test5', 'mov %r0, 0\nexit').fd;
+    const l = attach(p);
+    expect(sys.bpfSys.linkFromFd(l)?.id).toBeGreaterThan(0);
+    files().close(l);
+    files().close(p);
+    expect(sys.bpfSys.links.size).toBe(0);
+    const [s512, s55] = [sys, v55];
+    sys = s55;
+    try {
+      const q = loadTracing('bpf_fentry_test5', 'mov %r0, 0\nexit').fd;
+      const m = attach(q);
+      expect(sys.bpfSys.linkFromFd(m)).toBeUndefined();
+      expect(sys.bpfSys.links.size).toBe(0);
+      files().close(m);
+      files().close(q);
+    } finally { sys = s512; }
+  });
+
   it('LINK_CREATE attaches with an id; GET_FD_BY_ID holds it; DETACH or the last close detaches', async () => {
     const { BPF_LINK_CREATE, BPF_LINK_GET_FD_BY_ID, BPF_LINK_DETACH, BPF_LINK_GET_NEXT_ID, BPF_OBJ_GET_INFO_BY_FD } = await import('../../bpf/syscall/attr.ts');
     const b = sys.bpfSys;
