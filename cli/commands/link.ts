@@ -6,9 +6,9 @@
 import type { Command } from 'commander';
 import { session, release } from '../session.ts';
 import { emit, UsageError, type OutputOptions } from '../output.ts';
-import { PROG_TYPES } from '../../bpf/prog_types.ts';
+import { PROG_TYPES, BPF_PROG_TYPE_TRACING, BPF_TRACE_FENTRY } from '../../bpf/prog_types.ts';
+import { profileFuncName, tracingFuncProto } from '../../bpf/helpers/tracing_func.ts';
 import { MAP_TYPES } from '../../bpf/maps/types.ts';
-import { BPF_FUNC_NAMES } from '../../bpf/helpers/index.ts';
 import { detachLink, linkText, parseIdWords, showLinks } from './attach.ts';
 
 export function register(program: Command, global: () => OutputOptions): void {
@@ -39,19 +39,33 @@ export function register(program: Command, global: () => OutputOptions): void {
     });
 
   program.command('feature')
-    .description('list what this kernel model supports')
+    .description('list what this kernel model supports under the machine\'s kernel profile (--kernel)')
     .action(async () => {
-      const data = {
-        program_types: Object.values(PROG_TYPES).map((t) => t.name),
-        map_types: Object.keys(MAP_TYPES).map((t) => ({ 1: 'hash', 2: 'array', 6: 'percpu_array' } as Record<string, string>)[t] ?? t),
-        helpers: Object.entries(BPF_FUNC_NAMES).filter(([id]) => id !== "0").map(([id, n]) => `${n}#${id}`),
-        attach: ['fentry', 'fexit'],
-      };
-      emit(global(), data, () => [
-        `program types: ${data.program_types.join(', ')}`,
-        `map types: ${data.map_types.join(', ')}`,
-        `helpers: ${data.helpers.join(', ')}`,
-        `attach: ${data.attach.join(', ')} (through the BPF trampoline)`,
-      ].join('\n'));
+      const sys = await session();
+      try {
+        const profile = sys.kernel.profile;
+        // The helpers the machine implements and this kernel knows (its last id), plus the
+        // trampoline-frame helpers the profile gives tracing programs (inlined, no native body).
+        const ids = new Set(sys.bpfSys.helpers.map((h) => h.id).filter((id) => profileFuncName(profile, id) !== undefined));
+        for (const id of [173, 174, 183, 184, 185]) {
+          if (tracingFuncProto(profile, BPF_PROG_TYPE_TRACING, BPF_TRACE_FENTRY, id)) ids.add(id);
+        }
+        const data = {
+          kernel: profile.version,
+          program_types: Object.values(PROG_TYPES).map((t) => t.name),
+          map_types: Object.keys(MAP_TYPES).map((t) => ({ 1: 'hash', 2: 'array', 6: 'percpu_array' } as Record<string, string>)[t] ?? t),
+          helpers: [...ids].sort((a, b) => a - b).map((id) => `${profileFuncName(profile, id)!}#${id}`),
+          attach: ['fentry', 'fexit', ...(profile.trampoline.fmodRet ? ['fmod_ret'] : [])],
+          max_trampoline_progs: profile.trampoline.maxProgs,
+          max_trampoline_args: profile.trampoline.maxArgs,
+        };
+        emit(global(), data, () => [
+          `program types: ${data.program_types.join(', ')}`,
+          `map types: ${data.map_types.join(', ')}`,
+          `helpers: ${data.helpers.join(', ')}`,
+          `attach: ${data.attach.join(', ')} (through the BPF trampoline: at most ${data.max_trampoline_progs} programs, ${data.max_trampoline_args} arguments)`,
+          `kernel profile: ${data.kernel}`,
+        ].join('\n'));
+      } finally { release(sys); }
     });
 }

@@ -22,3 +22,18 @@ describe('bpfemu --kernel V trace OBJ --test-run', () => {
     expect(r.err).toBe("Error: program 'fmod_ret_test': BPF_PROG_LOAD: EINVAL (-22)\n");
   });
 });
+
+describe('bpfemu --kernel V feature', () => {
+  it.each([
+    ['5.5', ['fentry', 'fexit'], 40, 6, []],
+    ['5.15', ['fentry', 'fexit', 'fmod_ret'], 38, 6, ['bpf_get_func_ip#173']],
+    ['6.6', ['fentry', 'fexit', 'fmod_ret'], 38, 12, ['bpf_get_func_ip#173', 'bpf_get_attach_cookie#174', 'bpf_get_func_arg#183', 'bpf_get_func_ret#184', 'bpf_get_func_arg_cnt#185']],
+  ] as const)('%s: its attach kinds, trampoline limits and trampoline-frame helpers', (v, attach, progs, args, later) => {
+    const r = run('-j', '--kernel', v, 'feature');
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(r.out) as { kernel: string; helpers: string[]; attach: string[]; max_trampoline_progs: number; max_trampoline_args: number };
+    expect(j).toMatchObject({ kernel: v, attach, max_trampoline_progs: progs, max_trampoline_args: args });
+    expect(j.helpers).toContain('bpf_map_lookup_elem#1');
+    expect(j.helpers.filter((h) => Number(h.split('#')[1]) > 150)).toEqual(later);
+  });
+});
