@@ -6,7 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { UsageError, type OutputOptions } from './output.ts';
 import { isShared, setBootOptions } from './session.ts';
-import { KERNEL_VERSIONS } from '../kernel/profile.ts';
+import { KERNEL_VERSIONS, kernelProfile } from '../kernel/profile.ts';
 import * as call from './commands/call.ts';
 import * as ftrace from './commands/ftrace.ts';
 import * as disasm from './commands/disasm.ts';
@@ -51,8 +51,8 @@ export async function main(argv: string[]): Promise<number> {
       } else {
         if (o.kernel.length > 1) throw new UsageError(`--kernel: one kernel profile per machine, got ${o.kernel.join(', ')}`);
         kernel = o.kernel[0];
-        if (kernel !== undefined && !(KERNEL_VERSIONS as readonly string[]).includes(kernel.replace(/^v/, ''))) {
-          throw new UsageError(`unknown kernel profile '${kernel}' (known: ${KERNEL_VERSIONS.join(', ')})`);
+        if (kernel !== undefined) {
+          try { kernelProfile(kernel); } catch (e) { throw new UsageError((e as Error).message); } // an unknown profile is bad usage
         }
       }
       // Kept in order: each --sysctl is one write, as `sysctl -w` would make them one after another.

@@ -103,6 +103,9 @@ export function tracingFuncProto(profile: KernelProfile, progType: number, eat: 
 /** Whether `funcId` is one of this file's helpers (the verifier asks tracingFuncProto for it). */
 export const isTracingFunc = (funcId: number): boolean => funcId in PROTOS;
 
+/** This file's helper ids, ascending. */
+export const TRACING_FUNC_IDS: readonly number[] = Object.keys(PROTOS).map(Number).sort((a, b) => a - b);
+
 const ldxDw = (dst: number, src: number, off: number): Insn => insn(BPF_LDX | BPF_MEM | BPF_DW, dst, src, off);
 const stxDw = (dst: number, src: number, off: number): Insn => insn(BPF_STX | BPF_MEM | BPF_DW, dst, src, off);
 const movImm = (dst: number, imm: number): Insn => insn(BPF_ALU64 | BPF_MOV | BPF_K, dst, 0, 0, imm);

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { session, release } from '../session.ts';
 import { emit, UsageError, type OutputOptions } from '../output.ts';
 import { PROG_TYPES, BPF_PROG_TYPE_TRACING, BPF_TRACE_FENTRY } from '../../bpf/prog_types.ts';
-import { profileFuncName, tracingFuncProto } from '../../bpf/helpers/tracing_func.ts';
+import { profileFuncName, tracingFuncProto, TRACING_FUNC_IDS } from '../../bpf/helpers/tracing_func.ts';
 import { MAP_TYPES } from '../../bpf/maps/types.ts';
 import { detachLink, linkText, parseIdWords, showLinks } from './attach.ts';
 
@@ -47,7 +47,7 @@ export function register(program: Command, global: () => OutputOptions): void {
         // The helpers the machine implements and this kernel knows (its last id), plus the
         // trampoline-frame helpers the profile gives tracing programs (inlined, no native body).
         const ids = new Set(sys.bpfSys.helpers.map((h) => h.id).filter((id) => profileFuncName(profile, id) !== undefined));
-        for (const id of [173, 174, 183, 184, 185]) {
+        for (const id of TRACING_FUNC_IDS) {
           if (tracingFuncProto(profile, BPF_PROG_TYPE_TRACING, BPF_TRACE_FENTRY, id)) ids.add(id);
         }
         const data = {

@@ -17,6 +17,7 @@ import { BpfObject, errnoName } from '../../bpf/libbpf/load.ts';
 import { encode } from '../../bpf/isa/insn.ts';
 import { callHelper, exit, mov64Imm } from '../../bpf/isa/build.ts';
 import { BPF_PROG_LOAD, BPF_RAW_TRACEPOINT_OPEN } from '../../bpf/syscall/attr.ts';
+import { BPF_FUNC_get_func_ip } from '../../bpf/helpers/tracing_func.ts';
 import { BPF_MODIFY_RETURN, BPF_PROG_TYPE_TRACING, BPF_TRACE_FENTRY, BPF_TRACE_FEXIT } from '../../bpf/prog_types.ts';
 import { branchTarget, type Insn } from '../../emulator/capstone.ts';
 import { getBootOptions } from '../session.ts';
@@ -73,10 +74,9 @@ export interface TraceRequest {
 }
 
 /** BPF_FUNC_get_func_ip (5.15). */
-const BPF_FUNC_get_func_ip = 173;
 
-/** A program of `kind` on `func`, `r0 = 0; exit`, loaded through bpf() with its log kept. */
-function loadTiny(sys: System, kernel: string, func: string, btfId: number, kind: TraceKind, funcIp = false): number {
+/** A program of `kind` on `func`, `r0 = 0; exit`, loaded through bpf() with its log kept (a TraceError names a refusal). */
+export function loadTiny(sys: System, kernel: string, func: string, btfId: number, kind: TraceKind, funcIp = false): number {
   const b = sys.bpfSys;
   const insns = [...(funcIp ? [callHelper(BPF_FUNC_get_func_ip)] : []), mov64Imm(0, 0), exit()];
   const ui = b.stage(encode(insns)), lic = b.stage(Buffer.from('GPL\0')), log = b.stage(new Uint8Array(1024));

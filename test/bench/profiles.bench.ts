@@ -8,30 +8,16 @@
  */
 import { pathToFileURL } from 'node:url';
 import { boot, type System } from '../../index.ts';
-import { BPF_PROG_LOAD, BPF_RAW_TRACEPOINT_OPEN } from '../../bpf/syscall/attr.ts';
+import { BPF_RAW_TRACEPOINT_OPEN } from '../../bpf/syscall/attr.ts';
 import { BTF_KIND } from '../../bpf/btf/btf.ts';
-import { encode } from '../../bpf/isa/insn.ts';
-import { assemble } from '../../bpf/asm/assembler.ts';
-import { BPF_MODIFY_RETURN, BPF_TRACE_FENTRY, BPF_TRACE_FEXIT } from '../../bpf/prog_types.ts';
 import { KERNEL_VERSIONS, type KernelVersion } from '../../kernel/profile.ts';
-import { liveTrampolineSym } from '../../cli/tramp/image.ts';
+import { liveTrampolineSym, loadTiny, type TraceKind } from '../../cli/tramp/image.ts';
 import { report, type Line } from './util.ts';
 
-type Kind = 'fentry' | 'fexit' | 'fmod_ret';
-const ATTACH: Record<Kind, number> = { fentry: BPF_TRACE_FENTRY, fexit: BPF_TRACE_FEXIT, fmod_ret: BPF_MODIFY_RETURN };
-
-/** Loads and attaches an `r0 = 0; exit` program of `kind` on `func`; returns the link fd. */
-function attach(sys: System, func: string, kind: Kind): number {
-  const b = sys.bpfSys;
-  const insns = assemble('mov %r0, 0\nexit');
-  const ui = b.stage(encode(insns)), lic = b.stage(Buffer.from('GPL\0'));
-  const fd = b.call(BPF_PROG_LOAD, {
-    prog_type: 26, expected_attach_type: ATTACH[kind], attach_btf_id: sys.btf.findByNameKind(func, BTF_KIND.FUNC)!.id,
-    insns: ui, insn_cnt: insns.length, license: lic, prog_name: kind,
-  }).ret;
-  b.unstage(ui); b.unstage(lic);
-  if (fd < 0) throw new Error(`bench: PROG_LOAD ${kind} on ${func}: ${fd}`);
-  const l = b.call(BPF_RAW_TRACEPOINT_OPEN, { name: 0, prog_fd: fd }).ret;
+/** Loads (cli/tramp/image.ts's loadTiny: `r0 = 0; exit`) and attaches a program of `kind` on `func`; returns its fd. */
+function attach(sys: System, func: string, kind: TraceKind): number {
+  const fd = loadTiny(sys, sys.kernel.profile.version, func, sys.btf.findByNameKind(func, BTF_KIND.FUNC)!.id, kind);
+  const l = sys.bpfSys.call(BPF_RAW_TRACEPOINT_OPEN, { name: 0, prog_fd: fd }).ret;
   if (l < 0) throw new Error(`bench: attach ${kind} on ${func}: ${l}`);
   return fd;
 }
