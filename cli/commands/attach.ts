@@ -63,7 +63,6 @@ export function attachProg(sys: System, progId: number, type: string | undefined
       if (want === undefined) throw new UsageError(`invalid attach type '${type}': expected fentry or fexit`);
       if (want !== eat) throw new UsageError(`prog ${progId} was loaded for ${ATTACH_TYPE_NAMES[eat] ?? `attach type ${eat}`}, not ${ATTACH_TYPE_NAMES[want]}`);
     }
-    if (rawTpOf(sys).has(progId)) throw new Error(`failed to attach prog ${progId}: ${strerror(-16)} (prog ${progId} is already attached)`);
     lfd = sys.kernel.profile.bpf.tracingLinkCreate ? b.call(BPF_LINK_CREATE, { prog_fd: pfd, target_fd: 0, attach_type: eat }).ret
       : b.call(BPF_RAW_TRACEPOINT_OPEN, { name: 0, prog_fd: pfd }).ret;
     if (lfd < 0) {
